@@ -1,6 +1,34 @@
-//! cutover: writes and checks the artifacts of an ECS blue/green deployment through CodePipeline.
+//! cutover: writes and checks the artifacts of an ECS blue/green deployment through CodePipeline,
+//! in the CodeBuild step and, as a dry-run, on a developer's machine.
 
-/// Entry point used by `main.rs`; returns the process exit code.
+pub mod artifacts;
+pub mod cli;
+pub mod env_vars;
+pub mod image;
+pub mod image_ref;
+pub mod output;
+pub mod run;
+pub mod settings;
+pub mod validate;
+
+use clap::Parser as _;
+
+/// Entry point used by `main.rs`: parses the command line, runs, prints the error chain, and
+/// returns the process exit code.
 pub fn main_entry() -> i32 {
-    0
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    match run::run(cli) {
+        Ok(exit) => exit.code(),
+        Err(failure) => {
+            eprintln!("{failure}");
+            failure.exit.code()
+        }
+    }
 }

@@ -1,0 +1,152 @@
+//! Writing an artifact set so that a reader never sees a partial one: the files go to a fresh
+//! directory beside the target, which then replaces the target by rename.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::ArtifactSet;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("`{path}` is not a directory")]
+    NotADirectory { path: PathBuf },
+    #[error("`{path}` holds files cutover did not write ({others}); refusing to replace it")]
+    ForeignFiles { path: PathBuf, others: String },
+    #[error("writing `{path}`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// File names an artifact directory may hold: the artifacts cutover writes.
+const OWN_FILES: &[&str] = &[
+    super::image_detail::FILE_NAME,
+    super::image_definitions::FILE_NAME,
+    super::taskdef::FILE_NAME,
+    super::appspec::YAML_FILE_NAME,
+    super::appspec::JSON_FILE_NAME,
+];
+
+/// Replaces directory `out` with exactly the files of `set`.
+///
+/// `out` must be absent, empty, or hold only artifact files (so a mistaken `--out .` cannot wipe a
+/// checkout). On any error the previous contents of `out` are left as they were.
+pub fn write_atomically(set: &ArtifactSet, out: &Path) -> Result<(), WriteError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WriteError::Io { path, source }
+    };
+    if out.exists() {
+        if !out.is_dir() {
+            return Err(WriteError::NotADirectory {
+                path: out.to_path_buf(),
+            });
+        }
+        let others: Vec<String> = fs::read_dir(out)
+            .map_err(io(out))?
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !OWN_FILES.contains(&n.as_str()))
+            .collect();
+        if !others.is_empty() {
+            return Err(WriteError::ForeignFiles {
+                path: out.to_path_buf(),
+                others: others.join(", "),
+            });
+        }
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(io(&parent))?;
+    let base = out
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{base}.new-"))
+        .tempdir_in(&parent)
+        .map_err(io(&parent))?;
+    for f in &set.files {
+        let path = staging.path().join(&f.name);
+        let mut file = fs::File::create(&path).map_err(io(&path))?;
+        file.write_all(&f.bytes).map_err(io(&path))?;
+        file.sync_all().map_err(io(&path))?;
+    }
+    // Move the old set aside first: rename cannot replace a non-empty directory.
+    let old = if out.exists() {
+        let old = tempfile::Builder::new()
+            .prefix(&format!(".{base}.old-"))
+            .tempdir_in(&parent)
+            .map_err(io(&parent))?;
+        let old_path = old.path().join("set");
+        fs::rename(out, &old_path).map_err(io(out))?;
+        Some((old, old_path))
+    } else {
+        None
+    };
+    let staged = staging.keep();
+    if let Err(e) = fs::rename(&staged, out) {
+        if let Some((_, old_path)) = &old {
+            let _ = fs::rename(old_path, out);
+        }
+        let _ = fs::remove_dir_all(&staged);
+        return Err(WriteError::Io {
+            path: out.to_path_buf(),
+            source: e,
+        });
+    }
+    // `old`'s TempDir removes the previous set when dropped.
+    drop(old);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifacts::ArtifactFile;
+
+    fn set(names: &[&str]) -> ArtifactSet {
+        ArtifactSet {
+            files: names
+                .iter()
+                .map(|n| ArtifactFile {
+                    name: n.to_string(),
+                    bytes: b"{}".to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn replaces_a_previous_set_and_leaves_no_staging_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        write_atomically(&set(&["taskdef.json", "appspec.json"]), &out).unwrap();
+        write_atomically(&set(&["taskdef.json", "appspec.yaml"]), &out).unwrap();
+        let mut names: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["appspec.yaml", "taskdef.json"]);
+        let siblings: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(siblings, vec!["out"]);
+    }
+
+    #[test]
+    fn refuses_a_directory_with_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("Cargo.toml"), "x").unwrap();
+        let err = write_atomically(&set(&["taskdef.json"]), dir.path()).unwrap_err();
+        assert!(matches!(err, WriteError::ForeignFiles { .. }), "{err}");
+        assert!(dir.path().join("Cargo.toml").exists());
+        assert!(!dir.path().join("taskdef.json").exists());
+    }
+}

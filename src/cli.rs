@@ -1,0 +1,174 @@
+//! The command line: clap definitions only. Values are resolved into [`crate::settings::Settings`]
+//! before any work starts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::artifacts::appspec;
+use crate::env_vars as ev;
+use crate::output::OutputFormat;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok · 1 the check failed (invalid artifacts, failed requests) · 2 usage or config error · \
+3 an external service failed (AWS, registry, Docker engine) · 130 interrupted.
+
+Settings come from cutover.toml (found in the current directory or a parent, or --config), each \
+overridable by a flag or a CUTOVER_* environment variable.";
+
+#[derive(Debug, Parser)]
+#[command(name = "cutover", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The config file [default: cutover.toml in the current directory or the nearest parent]
+    #[arg(long, global = true, env = ev::CONFIG, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Output: text for people, json for programs (on stdout)
+    #[arg(long, global = true, env = ev::OUTPUT, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Print only errors
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write and check the artifacts on this machine, with no AWS access and no network
+    #[command(name = "dry-run")]
+    DryRun(DryRunArgs),
+    /// Write and check the artifacts in the CodeBuild step, for a built image
+    Artifacts(ArtifactsArgs),
+    /// Check an artifact directory (or zip) as CodePipeline and CodeDeploy will
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DryRunArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+
+    /// Use this image reference instead of the one a build would push
+    #[arg(long, env = ev::IMAGE, value_name = "URI")]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ArtifactsArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+
+    /// The image to deploy (repo:tag or repo@sha256:...); the default is the repository with --digest
+    #[arg(long, env = ev::IMAGE, value_name = "URI")]
+    pub image: Option<String>,
+
+    /// The pushed image's digest (sha256:...), to pin the image reference
+    #[arg(long, env = ev::DIGEST, value_name = "DIGEST")]
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The artifact directory, or the artifact zip as CodePipeline stores it
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// Every setting of cutover.toml as a flag; a given flag (or its variable) wins over the file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SettingsArgs {
+    /// Where to write the artifacts [default: out]
+    #[arg(long, env = ev::OUT_DIR, value_name = "DIR", help_heading = "Settings")]
+    pub out: Option<PathBuf>,
+
+    /// The task definition template: a RegisterTaskDefinition document or DescribeTaskDefinition output
+    #[arg(long, env = ev::TASKDEF, value_name = "FILE", help_heading = "Settings")]
+    pub taskdef: Option<PathBuf>,
+
+    /// The image repository, e.g. 111122223333.dkr.ecr.us-east-1.amazonaws.com/app or 127.0.0.1:5000/app
+    #[arg(long, env = ev::REPOSITORY, help_heading = "Settings")]
+    pub repository: Option<String>,
+
+    /// The Dockerfile
+    #[arg(long, env = ev::DOCKERFILE, value_name = "FILE", help_heading = "Settings")]
+    pub dockerfile: Option<PathBuf>,
+
+    /// The build context directory
+    #[arg(long, env = ev::CONTEXT, value_name = "DIR", help_heading = "Settings")]
+    pub context: Option<PathBuf>,
+
+    /// An extra image tag (repeatable; the variable takes a comma-separated list)
+    #[arg(long = "tag", env = ev::TAGS, value_delimiter = ',', help_heading = "Settings")]
+    pub tags: Option<Vec<String>>,
+
+    /// A build argument KEY=VALUE (repeatable)
+    #[arg(long = "build-arg", env = ev::BUILD_ARGS, value_delimiter = ',', value_name = "KEY=VALUE", help_heading = "Settings")]
+    pub build_args: Option<Vec<String>>,
+
+    /// The Dockerfile stage to build
+    #[arg(long, env = ev::TARGET, help_heading = "Settings")]
+    pub target: Option<String>,
+
+    /// The image platform, e.g. linux/amd64
+    #[arg(long, env = ev::PLATFORM, help_heading = "Settings")]
+    pub platform: Option<String>,
+
+    /// The service's name (for messages and the plan)
+    #[arg(long, env = ev::SERVICE_NAME, help_heading = "Settings")]
+    pub service_name: Option<String>,
+
+    /// The ECS cluster
+    #[arg(long, env = ev::CLUSTER, help_heading = "Settings")]
+    pub cluster: Option<String>,
+
+    /// The ECS service
+    #[arg(long, env = ev::SERVICE, help_heading = "Settings")]
+    pub service: Option<String>,
+
+    /// The CodeDeploy application
+    #[arg(long, env = ev::APPLICATION, help_heading = "Settings")]
+    pub application: Option<String>,
+
+    /// The CodeDeploy deployment group
+    #[arg(long, env = ev::DEPLOYMENT_GROUP, help_heading = "Settings")]
+    pub deployment_group: Option<String>,
+
+    /// A deployed container NAME[:PORT[:SLOT]][=IMAGE] (repeatable; replaces the file's list)
+    #[arg(long = "container", env = ev::CONTAINERS, value_delimiter = ',', value_name = "SPEC", help_heading = "Settings")]
+    pub containers: Option<Vec<String>>,
+
+    /// The container behind the load balancer [default: the first container with a port]
+    #[arg(long, env = ev::LB_CONTAINER, value_name = "NAME", help_heading = "Settings")]
+    pub lb_container: Option<String>,
+
+    /// The AppSpec's PlatformVersion, e.g. LATEST
+    #[arg(long, env = ev::PLATFORM_VERSION, help_heading = "Settings")]
+    pub platform_version: Option<String>,
+
+    /// The AppSpec's subnets (comma-separated, 1 to 16)
+    #[arg(long, env = ev::SUBNETS, value_delimiter = ',', help_heading = "Settings")]
+    pub subnets: Option<Vec<String>>,
+
+    /// The AppSpec's security groups (comma-separated, 1 to 5)
+    #[arg(long, env = ev::SECURITY_GROUPS, value_delimiter = ',', help_heading = "Settings")]
+    pub security_groups: Option<Vec<String>>,
+
+    /// ENABLED or DISABLED
+    #[arg(long, env = ev::ASSIGN_PUBLIC_IP, help_heading = "Settings")]
+    pub assign_public_ip: Option<String>,
+
+    /// A capacity provider NAME:WEIGHT[:BASE] (repeatable)
+    #[arg(long = "capacity-provider", env = ev::CAPACITY_PROVIDERS, value_delimiter = ',', value_name = "SPEC", help_heading = "Settings")]
+    pub capacity_providers: Option<Vec<String>>,
+
+    /// A lifecycle hook EVENT=FUNCTION, e.g. AfterAllowTestTraffic=smoke-test (repeatable)
+    #[arg(long = "hook", env = ev::HOOKS, value_delimiter = ',', value_name = "EVENT=FUNCTION", help_heading = "Settings")]
+    pub hooks: Option<Vec<String>>,
+
+    /// Write the AppSpec as yaml (appspec.yaml) or json (appspec.json)
+    #[arg(long, env = ev::APPSPEC_FORMAT, value_enum, help_heading = "Settings")]
+    pub appspec_format: Option<appspec::Format>,
+}

@@ -1,0 +1,39 @@
+//! Every environment variable cutover reads, in one place, referenced from clap's `env =`.
+
+pub const CONFIG: &str = "CUTOVER_CONFIG";
+pub const OUTPUT: &str = "CUTOVER_OUTPUT";
+pub const OUT_DIR: &str = "CUTOVER_OUT";
+pub const TASKDEF: &str = "CUTOVER_TASKDEF";
+pub const IMAGE: &str = "CUTOVER_IMAGE";
+pub const DIGEST: &str = "CUTOVER_DIGEST";
+pub const APPSPEC_FORMAT: &str = "CUTOVER_APPSPEC_FORMAT";
+
+pub const SERVICE_NAME: &str = "CUTOVER_SERVICE_NAME";
+pub const CLUSTER: &str = "CUTOVER_CLUSTER";
+pub const SERVICE: &str = "CUTOVER_SERVICE";
+pub const REPOSITORY: &str = "CUTOVER_REPOSITORY";
+pub const DOCKERFILE: &str = "CUTOVER_DOCKERFILE";
+pub const CONTEXT: &str = "CUTOVER_CONTEXT";
+pub const TAGS: &str = "CUTOVER_TAGS";
+pub const BUILD_ARGS: &str = "CUTOVER_BUILD_ARGS";
+pub const TARGET: &str = "CUTOVER_TARGET";
+pub const PLATFORM: &str = "CUTOVER_PLATFORM";
+pub const APPLICATION: &str = "CUTOVER_APPLICATION";
+pub const DEPLOYMENT_GROUP: &str = "CUTOVER_DEPLOYMENT_GROUP";
+pub const CONTAINERS: &str = "CUTOVER_CONTAINERS";
+pub const LB_CONTAINER: &str = "CUTOVER_LB_CONTAINER";
+pub const PLATFORM_VERSION: &str = "CUTOVER_PLATFORM_VERSION";
+pub const SUBNETS: &str = "CUTOVER_SUBNETS";
+pub const SECURITY_GROUPS: &str = "CUTOVER_SECURITY_GROUPS";
+pub const ASSIGN_PUBLIC_IP: &str = "CUTOVER_ASSIGN_PUBLIC_IP";
+pub const CAPACITY_PROVIDERS: &str = "CUTOVER_CAPACITY_PROVIDERS";
+pub const HOOKS: &str = "CUTOVER_HOOKS";
+
+/// Set by CodeBuild: the commit being built (under CodePipeline).
+pub const CODEBUILD_RESOLVED_SOURCE_VERSION: &str = "CODEBUILD_RESOLVED_SOURCE_VERSION";
+/// Set by CodeBuild: the build's sequence number.
+pub const CODEBUILD_BUILD_NUMBER: &str = "CODEBUILD_BUILD_NUMBER";
+/// The standard AWS region variable (CodeBuild sets it).
+pub const AWS_REGION: &str = "AWS_REGION";
+/// Honoured by the colour choice of our messages.
+pub const NO_COLOR: &str = "NO_COLOR";

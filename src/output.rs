@@ -1,0 +1,69 @@
+//! Exit codes, the failure type that carries one, and printing of messages for people.
+
+use std::fmt;
+
+/// The process exit codes; the README's table lists the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    /// The check failed: invalid artifacts, failed requests, verify problems.
+    CheckFailed = 1,
+    /// Usage or configuration error, or unreadable input.
+    Usage = 2,
+    /// An external service failed: AWS, a registry, the Docker engine.
+    External = 3,
+    Interrupted = 130,
+}
+
+impl Exit {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// An error that ends the run, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            exit: Exit::Usage,
+            error: error.into(),
+        }
+    }
+    pub fn external(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            exit: Exit::External,
+            error: error.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.error)?;
+        for cause in self.error.chain().skip(1) {
+            write!(f, "\n  caused by: {cause}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `--output`: text for people, json for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Prints machine output to stdout; a failed write (closed pipe) is not worth a panic.
+pub fn print_json<T: serde::Serialize>(value: &T) {
+    if let Ok(text) = serde_json::to_string_pretty(value) {
+        println!("{text}");
+    }
+}
