@@ -274,9 +274,12 @@ pub fn find_config(explicit: Option<&Path>, cwd: &Path) -> Option<PathBuf> {
     if let Some(p) = explicit {
         return Some(p.to_path_buf());
     }
-    cwd.ancestors()
+    let found = cwd
+        .ancestors()
         .map(|d| d.join(DEFAULT_CONFIG_FILE))
-        .find(|p| p.is_file())
+        .find(|p| p.is_file())?;
+    // Shown relative to the working directory in messages when it is there.
+    Some(found.strip_prefix(cwd).map(Path::to_path_buf).unwrap_or(found))
 }
 
 /// Reads and parses a config file; errors carry the file, key and line.

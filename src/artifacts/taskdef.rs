@@ -84,7 +84,8 @@ pub fn normalize(template: Value) -> Result<Value, TemplateError> {
         None => top,
     };
     for key in READ_ONLY_KEYS {
-        doc.remove(*key);
+        // shift_remove keeps the order of the remaining keys (remove would swap the last in).
+        doc.shift_remove(*key);
     }
     let mut value = Value::Object(doc);
     drop_empty(&mut value);
@@ -220,6 +221,15 @@ mod tests {
             r.document["containerDefinitions"][1]["image"],
             json!("envoy:v1")
         );
+    }
+
+    #[test]
+    fn stripping_keeps_the_order_of_the_other_keys() {
+        let text = r#"{"taskDefinition": {"taskDefinitionArn": "a", "family": "f", "revision": 1,
+            "networkMode": "awsvpc", "status": "ACTIVE", "containerDefinitions": [], "cpu": "256"}}"#;
+        let doc = normalize(parse_template(text).unwrap()).unwrap();
+        let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["family", "networkMode", "cpu"]);
     }
 
     #[test]
