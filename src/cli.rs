@@ -44,6 +44,18 @@ pub enum Command {
     Artifacts(ArtifactsArgs),
     /// Check an artifact directory (or zip) as CodePipeline and CodeDeploy will
     Validate(ValidateArgs),
+    /// Build the image, push it, and write the artifacts for the pushed digest
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+
+    /// Build (and tag) locally only; the artifacts then name the tag, not a digest
+    #[arg(long, env = ev::NO_PUSH)]
+    pub no_push: bool,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +127,14 @@ pub struct SettingsArgs {
     /// The image platform, e.g. linux/amd64
     #[arg(long, env = ev::PLATFORM, help_heading = "Settings")]
     pub platform: Option<String>,
+
+    /// An image to use as build cache (repeatable), besides the parent commits' images
+    #[arg(long = "cache-from", env = ev::CACHE_FROM, value_delimiter = ',', value_name = "IMAGE", help_heading = "Settings")]
+    pub cache_from: Option<Vec<String>>,
+
+    /// The repository's tags are immutable: never move an existing tag
+    #[arg(long, env = ev::IMMUTABLE_TAGS, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", help_heading = "Settings")]
+    pub immutable_tags: Option<bool>,
 
     /// The service's name (for messages and the plan)
     #[arg(long, env = ev::SERVICE_NAME, help_heading = "Settings")]

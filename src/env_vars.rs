@@ -28,6 +28,13 @@ pub const SECURITY_GROUPS: &str = "CUTOVER_SECURITY_GROUPS";
 pub const ASSIGN_PUBLIC_IP: &str = "CUTOVER_ASSIGN_PUBLIC_IP";
 pub const CAPACITY_PROVIDERS: &str = "CUTOVER_CAPACITY_PROVIDERS";
 pub const HOOKS: &str = "CUTOVER_HOOKS";
+pub const CACHE_FROM: &str = "CUTOVER_CACHE_FROM";
+pub const IMMUTABLE_TAGS: &str = "CUTOVER_IMMUTABLE_TAGS";
+pub const NO_PUSH: &str = "CUTOVER_NO_PUSH";
+/// Registry credentials for non-ECR registries; read from the environment only, never a flag, so
+/// the password is never in argv.
+pub const REGISTRY_USERNAME: &str = "CUTOVER_REGISTRY_USERNAME";
+pub const REGISTRY_PASSWORD: &str = "CUTOVER_REGISTRY_PASSWORD";
 
 /// Set by CodeBuild: the commit being built (under CodePipeline).
 pub const CODEBUILD_RESOLVED_SOURCE_VERSION: &str = "CODEBUILD_RESOLVED_SOURCE_VERSION";

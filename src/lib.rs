@@ -2,12 +2,14 @@
 //! in the CodeBuild step and, as a dry-run, on a developer's machine.
 
 pub mod artifacts;
+pub mod aws;
 pub mod cli;
 pub mod env_vars;
 pub mod image;
 pub mod image_ref;
 pub mod output;
 pub mod run;
+pub mod secret;
 pub mod settings;
 pub mod validate;
 

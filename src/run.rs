@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::artifacts::{self, image_detail::PushFacts, ArtifactFile, ArtifactSet};
-use crate::cli::{ArtifactsArgs, Cli, Command, DryRunArgs, SettingsArgs, ValidateArgs};
+use crate::cli::{ArtifactsArgs, BuildArgs, Cli, Command, DryRunArgs, SettingsArgs, ValidateArgs};
 use crate::image::context::{self, BuildInputs};
 use crate::image_ref::ImageRef;
 use crate::output::{print_json, Exit, Failure, OutputFormat};
@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::DryRun(args) => dry_run(&ctx, args),
         Command::Artifacts(args) => artifacts_cmd(&ctx, args),
         Command::Validate(args) => validate_cmd(&ctx, &args),
+        Command::Build(args) => build_cmd(&ctx, args),
     }
 }
 
@@ -110,27 +111,28 @@ fn artifacts_cmd(ctx: &Ctx, args: ArtifactsArgs) -> Result<Exit, Failure> {
 
 /// The plan a run prints, also its `--output json` form.
 #[derive(Debug, Serialize)]
-struct Plan<'a> {
-    valid: bool,
-    out: String,
-    image: String,
-    image_note: &'a str,
-    containers: Vec<PlanContainer>,
-    load_balancer: Option<String>,
-    hooks: Vec<String>,
-    files: Vec<String>,
-    problems: Vec<Problem>,
+pub struct Plan {
+    pub valid: bool,
+    pub out: String,
+    pub image: String,
+    pub image_note: String,
+    pub containers: Vec<PlanContainer>,
+    pub load_balancer: Option<String>,
+    pub hooks: Vec<String>,
+    pub files: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 #[derive(Debug, Serialize)]
-struct PlanContainer {
-    name: String,
-    port: Option<u16>,
-    slot: u8,
-    image: String,
+pub struct PlanContainer {
+    pub name: String,
+    pub port: Option<u16>,
+    pub slot: u8,
+    pub image: String,
 }
 
-/// The path shared by `dry-run` and `artifacts`: render, validate, then write all or nothing.
+/// The path shared by `dry-run`, `artifacts` and `build`: render, validate, then write all or
+/// nothing, and print the plan.
 pub fn produce(
     ctx: &Ctx,
     s: &Settings,
@@ -138,6 +140,37 @@ pub fn produce(
     push: &PushFacts,
     note: &str,
 ) -> Result<Exit, Failure> {
+    let (set, plan) = render_checked(ctx, s, image, push, note)?;
+    write_valid(s, &set, &plan)?;
+    match ctx.output {
+        OutputFormat::Json => print_json(&plan),
+        OutputFormat::Text => print_plan(&plan, ctx.quiet),
+    }
+    Ok(if plan.valid {
+        Exit::Ok
+    } else {
+        Exit::CheckFailed
+    })
+}
+
+/// Writes the set when the plan says it is valid.
+fn write_valid(s: &Settings, set: &ArtifactSet, plan: &Plan) -> Result<(), Failure> {
+    if plan.valid {
+        artifacts::write::write_atomically(set, &s.out_dir)
+            .with_context(|| format!("writing the artifacts to `{}`", s.out_dir.display()))
+            .map_err(Failure::usage)?;
+    }
+    Ok(())
+}
+
+/// Renders the artifacts for `image` and validates them; writes nothing.
+pub fn render_checked(
+    ctx: &Ctx,
+    s: &Settings,
+    image: &ImageRef,
+    push: &PushFacts,
+    note: &str,
+) -> Result<(ArtifactSet, Plan), Failure> {
     let taskdef_path = s.taskdef.as_deref().ok_or_else(|| {
         Failure::usage(anyhow::anyhow!(
             "no task definition template\n  hint: set [taskdef] template in cutover.toml or pass --taskdef FILE"
@@ -204,17 +237,11 @@ pub fn produce(
     .with_context(|| format!("`{source}`"))
     .map_err(Failure::usage)?;
     problems.extend(validate::validate(&set));
-    let valid = !validate::has_errors(&problems);
-    if valid {
-        artifacts::write::write_atomically(&set, &s.out_dir)
-            .with_context(|| format!("writing the artifacts to `{}`", s.out_dir.display()))
-            .map_err(Failure::usage)?;
-    }
     let plan = Plan {
-        valid,
+        valid: !validate::has_errors(&problems),
         out: display_path(&s.out_dir, &ctx.cwd),
         image: artifacts::pinned(image),
-        image_note: note,
+        image_note: note.to_string(),
         containers: containers
             .iter()
             .map(|c| PlanContainer {
@@ -236,14 +263,10 @@ pub fn produce(
         files: set.names().iter().map(|n| n.to_string()).collect(),
         problems,
     };
-    match ctx.output {
-        OutputFormat::Json => print_json(&plan),
-        OutputFormat::Text => print_plan(&plan, ctx.quiet),
-    }
-    Ok(if valid { Exit::Ok } else { Exit::CheckFailed })
+    Ok((set, plan))
 }
 
-fn print_plan(plan: &Plan<'_>, quiet: bool) {
+fn print_plan(plan: &Plan, quiet: bool) {
     print_problems(&plan.problems, quiet);
     if quiet {
         return;
@@ -391,4 +414,123 @@ fn read_dir_files(root: &Path, dir: &Path, out: &mut Vec<ArtifactFile>) -> anyho
         }
     }
     Ok(())
+}
+
+/// `cutover build --output json`: the build's result and the artifacts' plan.
+#[derive(Debug, Serialize)]
+struct BuildReport {
+    #[serde(flatten)]
+    build: crate::image::build::BuildResult,
+    artifacts: Plan,
+}
+
+fn build_cmd(ctx: &Ctx, args: BuildArgs) -> Result<Exit, Failure> {
+    let s = resolve(ctx, &args.settings)?;
+    let repository = require_repository(&s)?;
+    // Check the artifacts first, so a config mistake costs seconds, not a build and a push.
+    let mut probe_image = repository.clone();
+    probe_image.tag = Some("pending".into());
+    let (_, precheck) = render_checked(
+        ctx,
+        &s,
+        &probe_image,
+        &PushFacts::default(),
+        "before the build",
+    )?;
+    if !precheck.valid {
+        print_problems(&precheck.problems, ctx.quiet);
+        if ctx.output == OutputFormat::Json {
+            print_json(&precheck);
+        }
+        eprintln!("error: the artifacts would fail the Deploy stage; nothing was built");
+        return Ok(Exit::CheckFailed);
+    }
+    if !s.image.dockerfile.is_file() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "the Dockerfile `{}` does not exist\n  hint: set [image] dockerfile in cutover.toml or pass --dockerfile",
+            s.image.dockerfile.display()
+        )));
+    }
+    let credentials = match (
+        std::env::var(crate::env_vars::REGISTRY_USERNAME)
+            .ok()
+            .filter(|v| !v.is_empty()),
+        std::env::var(crate::env_vars::REGISTRY_PASSWORD)
+            .ok()
+            .filter(|v| !v.is_empty()),
+    ) {
+        (Some(u), Some(p)) => Some((u, crate::secret::Secret::new(p))),
+        _ => None,
+    };
+    let quiet = ctx.quiet;
+    let progress = move |line: &str| {
+        if !quiet {
+            eprintln!("build: {line}");
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .map_err(Failure::external)?;
+    let outcome = runtime.block_on(async {
+        let build = crate::image::build::build(crate::image::build::BuildOptions {
+            settings: &s,
+            repository: &repository,
+            push: !args.no_push,
+            cache_from: &s.image.cache_from,
+            immutable_tags: s.image.immutable_tags,
+            credentials,
+            progress: &progress,
+        });
+        tokio::select! {
+            r = build => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let result = match outcome {
+        None => {
+            eprintln!("interrupted: nothing was written");
+            return Ok(Exit::Interrupted);
+        }
+        Some(Err(e)) => {
+            let external = e.is_external();
+            let err = anyhow::Error::new(e).context("building and pushing the image");
+            return Err(Failure {
+                exit: if external {
+                    Exit::External
+                } else {
+                    Exit::CheckFailed
+                },
+                error: err,
+            });
+        }
+        Some(Ok(r)) => r,
+    };
+    let mut image = repository.clone();
+    image.tag = Some(result.tag.clone());
+    image.digest = result.digest.clone();
+    let facts = PushFacts {
+        tags: result.tags.clone(),
+        pushed_at: None,
+        size_in_bytes: None,
+    };
+    let note = if result.skipped_build {
+        "pushed earlier: same content"
+    } else if result.pushed {
+        "built and pushed"
+    } else {
+        "built locally (--no-push)"
+    };
+    let (set, plan) = render_checked(ctx, &s, &image, &facts, note)?;
+    write_valid(&s, &set, &plan)?;
+    let valid = plan.valid;
+    match ctx.output {
+        OutputFormat::Json => print_json(&BuildReport {
+            build: result,
+            artifacts: plan,
+        }),
+        OutputFormat::Text => print_plan(&plan, ctx.quiet),
+    }
+    Ok(if valid { Exit::Ok } else { Exit::CheckFailed })
 }

@@ -58,6 +58,11 @@ pub struct ImageSection {
     pub build_args: BTreeMap<String, String>,
     pub target: Option<String>,
     pub platform: Option<String>,
+    /// Images to offer the build as cache, besides the parent commits' images.
+    #[serde(default)]
+    pub cache_from: Vec<String>,
+    /// Refuse to move a tag that exists (for repositories with immutable tags).
+    pub immutable_tags: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -221,6 +226,8 @@ pub struct ImageSettings {
     pub build_args: Vec<(String, String)>,
     pub target: Option<String>,
     pub platform: Option<String>,
+    pub cache_from: Vec<String>,
+    pub immutable_tags: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,7 +286,12 @@ pub fn find_config(explicit: Option<&Path>, cwd: &Path) -> Option<PathBuf> {
         .map(|d| d.join(DEFAULT_CONFIG_FILE))
         .find(|p| p.is_file())?;
     // Shown relative to the working directory in messages when it is there.
-    Some(found.strip_prefix(cwd).map(Path::to_path_buf).unwrap_or(found))
+    Some(
+        found
+            .strip_prefix(cwd)
+            .map(Path::to_path_buf)
+            .unwrap_or(found),
+    )
 }
 
 /// Reads and parses a config file; errors carry the file, key and line.
@@ -557,6 +569,11 @@ pub fn resolve(
             build_args,
             target: args.target.clone().or(file.image.target),
             platform: args.platform.clone().or(file.image.platform),
+            cache_from: args.cache_from.clone().unwrap_or(file.image.cache_from),
+            immutable_tags: args
+                .immutable_tags
+                .or(file.image.immutable_tags)
+                .unwrap_or(false),
         },
         taskdef: args
             .taskdef

@@ -10,7 +10,12 @@ use cutover::validate::validate;
 use proptest::prelude::*;
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/valid").join(name)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/valid")
+            .join(name),
+    )
+    .unwrap()
 }
 
 /// A fixture with a few bytes replaced, removed or inserted.
@@ -34,7 +39,15 @@ fn mutated(name: &'static str) -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn set(files: Vec<(&str, Vec<u8>)>) -> ArtifactSet {
-    ArtifactSet { files: files.into_iter().map(|(n, b)| ArtifactFile { name: n.to_string(), bytes: b }).collect() }
+    ArtifactSet {
+        files: files
+            .into_iter()
+            .map(|(n, b)| ArtifactFile {
+                name: n.to_string(),
+                bytes: b,
+            })
+            .collect(),
+    }
 }
 
 proptest! {
@@ -103,7 +116,8 @@ proptest! {
 }
 
 fn mutated_config() -> impl Strategy<Value = String> {
-    let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("cutover.toml")).unwrap();
+    let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("cutover.toml"))
+        .unwrap();
     let len = base.len();
     prop::collection::vec((0..len, "\\PC{0,3}"), 1..5).prop_map(move |edits| {
         let mut s = base.clone();
@@ -123,8 +137,10 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| Value::from(n)),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| Value::from(f)),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         prop_oneof![
             "\\PC{0,12}",
             Just("<IMAGE1_NAME>".to_string()),

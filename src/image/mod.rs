@@ -1,4 +1,8 @@
-//! The image: what a build would push. For now the content hash that names it; the build and push
-//! to a registry live here too.
+//! The image: the content hash that names it, credentials for its registry, the Docker engine
+//! adapter, and the build-and-push that returns the pushed digest.
 
+pub mod auth;
+pub mod build;
 pub mod context;
+pub mod docker;
+pub mod registry;

@@ -1,0 +1,390 @@
+//! `cutover build`: build the image with the Docker engine, tag it with the commit, the content
+//! hash and any extra tags, push it, and return the pushed digest. On a fresh host it reuses what
+//! the registry already has: an image whose content-hash tag exists is not built at all, and
+//! otherwise the image of a recent parent commit is pulled as `--cache-from`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::auth::{self, PrivateConfig};
+use super::context::{self, BuildInputs};
+use super::docker::{tail, Docker, DockerError};
+use super::registry::{self, is_loopback_registry, RegistryError, Remote};
+use crate::image_ref::ImageRef;
+use crate::secret::Secret;
+use crate::settings::Settings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("hashing the build context")]
+    Context(#[from] context::ContextError),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    #[error("the image build failed at {step}\n{tail}\n  hint: the Dockerfile step above exited non-zero; fix it and run again")]
+    BuildFailed { step: String, tail: String },
+    #[error("pushing `{reference}` failed: {detail}\n  hint: {hint}")]
+    PushFailed {
+        reference: String,
+        detail: String,
+        hint: String,
+    },
+    #[error("the tag `{tag}` already exists in `{repository}` for other content, and the repository's tags are immutable\n  hint: commit the change (a new commit gets a new tag), or drop the extra --tag `{tag}`")]
+    ImmutableTag { tag: String, repository: String },
+    #[error("`docker push` did not report a digest for `{0}`")]
+    NoDigest(String),
+}
+
+impl BuildError {
+    /// External failures (engine, registry, AWS) exit 3; a failed Dockerfile step or a tag
+    /// conflict is the job's own failure (1).
+    pub fn is_external(&self) -> bool {
+        !matches!(
+            self,
+            BuildError::BuildFailed { .. } | BuildError::ImmutableTag { .. }
+        )
+    }
+}
+
+/// The outcome, also printed with `--output json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildResult {
+    pub repository: String,
+    /// The primary tag: the commit's short SHA when known, else the content-hash tag.
+    pub tag: String,
+    pub tags: Vec<String>,
+    pub content_tag: String,
+    pub digest: Option<String>,
+    /// `repository@digest` when pushed, else `repository:tag`.
+    pub image_uri: String,
+    pub pushed: bool,
+    /// True when the registry already had this content and nothing was built.
+    pub skipped_build: bool,
+    pub cache_from: Option<String>,
+    pub seconds: f64,
+}
+
+/// What the build needs beyond the settings.
+pub struct BuildOptions<'a> {
+    pub settings: &'a Settings,
+    pub repository: &'a ImageRef,
+    pub push: bool,
+    pub cache_from: &'a [String],
+    pub immutable_tags: bool,
+    /// Explicit registry credentials (`CUTOVER_REGISTRY_USERNAME`/`_PASSWORD`).
+    pub credentials: Option<(String, Secret)>,
+    pub progress: &'a dyn Fn(&str),
+}
+
+pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
+    let started = Instant::now();
+    let s = o.settings;
+    let repo = o.repository.repository();
+    let host = o
+        .repository
+        .registry
+        .clone()
+        .unwrap_or_else(|| "docker.io".to_string());
+    let insecure = is_loopback_registry(&host);
+
+    let hash = context::content_hash(&BuildInputs {
+        context: &s.image.context,
+        dockerfile: &s.image.dockerfile,
+        build_args: &s.image.build_args,
+        target: s.image.target.as_deref(),
+        platform: s.image.platform.as_deref(),
+    })?;
+    let content_tag = context::content_tag(&hash);
+    let commit = s
+        .commit
+        .clone()
+        .or_else(|| git(&s.image.context, &["rev-parse", "HEAD"]));
+    let commit_tag = commit
+        .as_deref()
+        .filter(|c| c.len() >= 7 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|c| c[..7].to_string());
+    let mut tags: Vec<String> = commit_tag.iter().cloned().collect();
+    tags.push(content_tag.clone());
+    for t in &s.image.tags {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    let primary = tags[0].clone();
+    (o.progress)(&format!("content {content_tag}, tags {}", tags.join(", ")));
+
+    // Credentials first: ECR token, explicit pair, or the user's own Docker config.
+    let private: Option<PrivateConfig> = if let Some((account, region)) = o.repository.ecr() {
+        (o.progress)(&format!("ECR: getting a token for {host}"));
+        let sdk = crate::aws::sdk_config(Some(&region)).await;
+        let (user, password) = auth::ecr_login(&sdk, &host, &account).await?;
+        Some(auth::private_config(&host, &user, &password)?)
+    } else if let Some((user, password)) = &o.credentials {
+        Some(auth::private_config(&host, user, password)?)
+    } else {
+        None
+    };
+    let docker = Docker {
+        config_dir: private.as_ref().map(|p| p.dir.path().to_path_buf()),
+        redactor: private
+            .as_ref()
+            .map(|p| p.redactor.clone())
+            .unwrap_or_default(),
+    };
+    let engine = docker.engine_version().await?;
+    (o.progress)(&format!("Docker engine {engine}"));
+    let auth_hint = if private.is_some() {
+        "the token or password cutover used was refused; check the repository URI and the role's ECR permissions"
+    } else {
+        "log in with `docker login <registry>`, or set CUTOVER_REGISTRY_USERNAME and CUTOVER_REGISTRY_PASSWORD"
+    };
+
+    let mut skipped_build = false;
+    let mut cache_from = None;
+    let mut digest = None;
+    if o.push {
+        if let Remote::Present { digest: d } = registry::remote_manifest(
+            &docker,
+            &format!("{repo}:{content_tag}"),
+            insecure,
+            auth_hint,
+        )
+        .await?
+        {
+            skipped_build = true;
+            digest = d;
+            (o.progress)(&format!(
+                "registry has {repo}:{content_tag}: same content, skipping the build"
+            ));
+        }
+    }
+
+    if skipped_build {
+        let source = match &digest {
+            Some(d) => format!("{repo}@{d}"),
+            None => format!("{repo}:{content_tag}"),
+        };
+        let mut pulled = false;
+        for tag in tags.iter().filter(|t| **t != content_tag) {
+            let reference = format!("{repo}:{tag}");
+            match registry::remote_manifest(&docker, &reference, insecure, auth_hint).await? {
+                Remote::Present { digest: d } if d.is_some() && d == digest => continue,
+                Remote::Present { .. } if o.immutable_tags => {
+                    return Err(BuildError::ImmutableTag {
+                        tag: tag.clone(),
+                        repository: repo.clone(),
+                    })
+                }
+                _ => {}
+            }
+            // The layers are in the registry already: pull, tag and push only move a manifest.
+            if !pulled {
+                docker.checked(&["pull", "--quiet", &source]).await?;
+                pulled = true;
+            }
+            docker.checked(&["tag", &source, &reference]).await?;
+            push(&docker, &reference, auth_hint, o.progress).await?;
+            (o.progress)(&format!("tagged {reference}"));
+        }
+    } else {
+        cache_from = find_cache(&docker, &repo, &o, insecure, auth_hint).await?;
+        if o.push {
+            // Refuse before building when a tag we would push already names other content.
+            for tag in tags.iter().filter(|t| **t != content_tag) {
+                let reference = format!("{repo}:{tag}");
+                if let Remote::Present { .. } =
+                    registry::remote_manifest(&docker, &reference, insecure, auth_hint).await?
+                {
+                    if o.immutable_tags {
+                        return Err(BuildError::ImmutableTag {
+                            tag: tag.clone(),
+                            repository: repo.clone(),
+                        });
+                    }
+                    (o.progress)(&format!("warning: {reference} exists and will be replaced"));
+                }
+            }
+        }
+        docker_build(&docker, s, &repo, &tags, cache_from.as_deref(), o.progress).await?;
+        if o.push {
+            let first = format!("{repo}:{content_tag}");
+            digest = Some(push(&docker, &first, auth_hint, o.progress).await?);
+            for tag in tags.iter().filter(|t| **t != content_tag) {
+                push(&docker, &format!("{repo}:{tag}"), auth_hint, o.progress).await?;
+            }
+        }
+    }
+    drop(private); // removes the private Docker config now, not at exit
+    let image_uri = match &digest {
+        Some(d) => format!("{repo}@{d}"),
+        None => format!("{repo}:{primary}"),
+    };
+    Ok(BuildResult {
+        repository: repo,
+        tag: primary,
+        tags,
+        content_tag,
+        digest,
+        image_uri,
+        pushed: o.push,
+        skipped_build,
+        cache_from,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Pulls the first cache source that exists: explicit `--cache-from` images, then the images of
+/// the last few parent commits (tags are the short SHAs cutover pushes).
+async fn find_cache(
+    docker: &Docker,
+    repo: &str,
+    o: &BuildOptions<'_>,
+    insecure: bool,
+    auth_hint: &str,
+) -> Result<Option<String>, BuildError> {
+    let mut candidates: Vec<String> = o.cache_from.to_vec();
+    if let Some(list) = git(
+        &o.settings.image.context,
+        &["rev-list", "--max-count=5", "--skip=1", "HEAD"],
+    ) {
+        candidates.extend(
+            list.lines()
+                .filter(|l| l.len() >= 7)
+                .map(|l| format!("{repo}:{}", &l[..7])),
+        );
+    }
+    for c in candidates {
+        let present = match registry::remote_manifest(docker, &c, insecure, auth_hint).await {
+            Ok(Remote::Present { .. }) => true,
+            Ok(Remote::Absent) => false,
+            // A cache source that cannot be read is not worth failing the build for.
+            Err(_) => false,
+        };
+        if present && docker.output(&["pull", "--quiet", &c]).await?.code == 0 {
+            (o.progress)(&format!("cache from {c}"));
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
+}
+
+async fn docker_build(
+    docker: &Docker,
+    s: &Settings,
+    repo: &str,
+    tags: &[String],
+    cache_from: Option<&str>,
+    progress: &dyn Fn(&str),
+) -> Result<(), BuildError> {
+    let mut args: Vec<String> = vec![
+        "build".into(),
+        "--file".into(),
+        s.image.dockerfile.display().to_string(),
+    ];
+    for t in tags {
+        args.push("--tag".into());
+        args.push(format!("{repo}:{t}"));
+    }
+    if let Some(c) = cache_from {
+        args.push("--cache-from".into());
+        args.push(c.to_string());
+    }
+    for (k, v) in &s.image.build_args {
+        args.push("--build-arg".into());
+        args.push(format!("{k}={v}"));
+    }
+    if let Some(t) = &s.image.target {
+        args.push("--target".into());
+        args.push(t.clone());
+    }
+    if let Some(p) = &s.image.platform {
+        args.push("--platform".into());
+        args.push(p.clone());
+    }
+    args.push(s.image.context.display().to_string());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut last_step = String::from("the first step");
+    let mut cached = 0usize;
+    let f = docker
+        .streamed(&argv, |line| {
+            if line.starts_with("Step ") {
+                last_step = line.to_string();
+                progress(line);
+            } else if line.contains("Using cache") {
+                cached += 1;
+            }
+        })
+        .await?;
+    if f.code != 0 {
+        return Err(BuildError::BuildFailed {
+            step: last_step,
+            tail: tail(&format!("{}{}", f.stdout, f.stderr), 25),
+        });
+    }
+    progress(&format!("built ({cached} steps from cache)"));
+    Ok(())
+}
+
+/// Pushes one reference and returns the digest the registry reported.
+async fn push(
+    docker: &Docker,
+    reference: &str,
+    auth_hint: &str,
+    progress: &dyn Fn(&str),
+) -> Result<String, BuildError> {
+    let f = docker
+        .streamed(&["push", reference], |line| {
+            if line.contains("digest: sha256:") || line.contains("Pushed") {
+                progress(line);
+            }
+        })
+        .await?;
+    if f.code != 0 {
+        let all = format!("{}{}", f.stdout, f.stderr);
+        let lower = all.to_ascii_lowercase();
+        let hint = if registry::classify_auth(&lower) {
+            auth_hint.to_string()
+        } else if registry::classify_unreachable(&lower) {
+            "check that the registry is running and reachable, then run again (what was pushed is kept)".to_string()
+        } else {
+            "see the registry's answer above".to_string()
+        };
+        return Err(BuildError::PushFailed {
+            reference: reference.to_string(),
+            detail: tail(&all, 5),
+            hint,
+        });
+    }
+    // `<tag>: digest: sha256:<hex> size: <n>`
+    f.stdout
+        .lines()
+        .chain(f.stderr.lines())
+        .find_map(|l| {
+            l.split("digest: ")
+                .nth(1)?
+                .split_whitespace()
+                .next()
+                .map(str::to_string)
+        })
+        .filter(|d| crate::image_ref::is_sha256_digest(d))
+        .ok_or_else(|| BuildError::NoDigest(reference.to_string()))
+}
+
+/// `git -C dir ...`, trimmed stdout, or None when git or the repository is not there.
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}
