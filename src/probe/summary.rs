@@ -466,10 +466,10 @@ pub fn render_text(s: &Summary) -> String {
         )
     };
     if let Some(p) = &s.latency_ms {
-        let _ = writeln!(out, "latency ms   {}", pct(p));
+        let _ = writeln!(out, "latency ms      {}", pct(p));
     }
     if let Some(p) = &s.sched_delay_ms {
-        let _ = writeln!(out, "sched delay  {} ms", pct(p));
+        let _ = writeln!(out, "sched delay ms  {}", pct(p));
     }
     out
 }

@@ -11,7 +11,7 @@ use super::record::{format_unix_us, Record};
 use super::summary::Summary;
 
 const WIDTH: f64 = 1000.0;
-const HEIGHT: f64 = 520.0;
+const HEIGHT: f64 = 470.0;
 const LEFT: f64 = 80.0;
 const RIGHT: f64 = 20.0;
 const PLOT_W: f64 = WIDTH - LEFT - RIGHT;
@@ -389,7 +389,7 @@ fn lane_label(svg: &mut String, text: &str, lane: (f64, f64)) {
         r##"<text x="{}" y="{:.1}" text-anchor="end" fill="#333333" font-weight="bold" font-size="11">{text}</text>"##,
         LEFT - 6.0,
         if lane.1 - lane.0 > 60.0 {
-            lane.0 - 4.0
+            lane.0 - 9.0
         } else {
             (lane.0 + lane.1) / 2.0 + 4.0
         }
