@@ -2,14 +2,14 @@
 //! deployment, record every request, and summarize what clients saw.
 //!
 //! The pieces, one concern each:
-//! - [`http`]: a lean HTTP/1.1 client over tokio's `TcpStream` that classifies every failure;
+//! - `http`: a lean HTTP/1.1 client over tokio's `TcpStream` that classifies every failure;
 //! - `runner`: fixed-rate scheduling by absolute deadlines, or as fast as possible;
 //! - `recorder`: a writer thread that owns the results file, the live status line and the
 //!   `--until-version` check, fed through a channel so recording never stalls a request;
 //! - [`summary`] (pure): the summary of a run and its text rendering;
 //! - [`report`]: reading a saved run back; [`svg`] (pure): the timeline picture.
 
-pub mod http;
+mod http;
 pub mod record;
 mod recorder;
 pub mod report;

@@ -447,8 +447,9 @@ pub fn render_text(s: &Summary) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "longest failure run  {} requests over {:.3} ms{bound}: {}",
+                "longest failure run  {} request{} over {:.3} ms{bound}: {}",
                 f.count,
+                if f.count == 1 { "" } else { "s" },
                 f.duration_ms,
                 kinds.join(", ")
             );
