@@ -50,11 +50,14 @@ async fn a_refusing_outage_is_found_with_its_length() {
     let s = &outcome.summary;
     eprintln!("{}", probe::render_text(s));
     assert!(!outcome.passed);
-    assert_eq!(
-        s.failures_by_kind.keys().copied().collect::<Vec<_>>(),
-        vec![Kind::ConnectRefused],
-        "{s:?}"
-    );
+    // Mostly refused; a connection the kernel queued just before the listener closed is reset.
+    let refused = s
+        .failures_by_kind
+        .get(&Kind::ConnectRefused)
+        .copied()
+        .unwrap_or(0);
+    let reset = s.failures_by_kind.get(&Kind::Reset).copied().unwrap_or(0);
+    assert!(refused + reset == s.failed && reset <= 2, "{s:?}");
     let run = s.longest_failure.as_ref().expect("a failure run");
     assert_eq!(run.count, s.failed, "one outage, one run of failures");
     // 200 ms at 200 requests/s: about 40 refused requests over about 195 ms.
@@ -73,6 +76,10 @@ async fn a_refusing_outage_is_found_with_its_length() {
         run.first
     );
     assert!(probe::render_text(s).contains("longest failure run  "));
+    // To look at it: PROBE_SVG_OUT=/tmp/outage.svg cargo test --test probe_outage
+    if let Some(out) = std::env::var_os("PROBE_SVG_OUT") {
+        std::fs::write(out, probe::svg::render(&outcome.records, s)).expect("writes the SVG");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
