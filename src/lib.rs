@@ -8,6 +8,7 @@ pub mod env_vars;
 pub mod image;
 pub mod image_ref;
 pub mod output;
+pub mod probe;
 pub mod run;
 pub mod secret;
 pub mod settings;

@@ -8,7 +8,12 @@ use common::Sandbox;
 use serde::Deserialize;
 
 const DIGEST: &str = "sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
-const ARTIFACTS: [&str; 4] = ["appspec.yaml", "imageDetail.json", "imagedefinitions.json", "taskdef.json"];
+const ARTIFACTS: [&str; 4] = [
+    "appspec.yaml",
+    "imageDetail.json",
+    "imagedefinitions.json",
+    "taskdef.json",
+];
 
 /// `--output json` of dry-run and artifacts; unknown fields fail the test so a rename is noticed.
 #[derive(Debug, Deserialize)]
@@ -74,7 +79,16 @@ fn dry_run_writes_the_four_artifacts_and_they_validate() {
 fn dry_run_of_the_repository_sample_is_valid() {
     let sb = Sandbox::empty();
     let out = sb.path().join("out");
-    let r = sb.run_in(std::path::Path::new(common::REPO), &["dry-run", "--out", out.to_str().unwrap(), "--output", "json"]);
+    let r = sb.run_in(
+        std::path::Path::new(common::REPO),
+        &[
+            "dry-run",
+            "--out",
+            out.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let plan: Plan = serde_json::from_str(&r.stdout).unwrap();
     assert!(plan.valid);
@@ -85,24 +99,42 @@ fn dry_run_of_the_repository_sample_is_valid() {
 #[test]
 fn json_plan_lists_containers_and_hooks() {
     let sb = Sandbox::sample();
-    let r = sb.run(&["dry-run", "--output", "json", "--hook", "AfterAllowTestTraffic=smoke"]);
+    let r = sb.run(&[
+        "dry-run",
+        "--output",
+        "json",
+        "--hook",
+        "AfterAllowTestTraffic=smoke",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     let plan: Plan = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(plan.containers.len(), 1);
-    assert_eq!((plan.containers[0].name.as_str(), plan.containers[0].port, plan.containers[0].slot), ("app", Some(8080), 1));
+    assert_eq!(
+        (
+            plan.containers[0].name.as_str(),
+            plan.containers[0].port,
+            plan.containers[0].slot
+        ),
+        ("app", Some(8080), 1)
+    );
     assert_eq!(plan.hooks, vec!["AfterAllowTestTraffic=smoke"]);
     assert_eq!(plan.load_balancer.as_deref(), Some("app:8080"));
-    assert!(sb.read("out/appspec.yaml").contains("- AfterAllowTestTraffic: smoke"));
+    assert!(sb
+        .read("out/appspec.yaml")
+        .contains("- AfterAllowTestTraffic: smoke"));
 }
 
 #[test]
 fn dry_run_image_tag_follows_the_build_context() {
     let sb = Sandbox::sample();
-    let first: Plan = serde_json::from_str(&sb.run(&["dry-run", "--output", "json"]).stdout).unwrap();
-    let again: Plan = serde_json::from_str(&sb.run(&["dry-run", "--output", "json"]).stdout).unwrap();
+    let first: Plan =
+        serde_json::from_str(&sb.run(&["dry-run", "--output", "json"]).stdout).unwrap();
+    let again: Plan =
+        serde_json::from_str(&sb.run(&["dry-run", "--output", "json"]).stdout).unwrap();
     assert_eq!(first.image, again.image);
     sb.write("sample-app/app", "binary v2\n");
-    let changed: Plan = serde_json::from_str(&sb.run(&["dry-run", "--output", "json"]).stdout).unwrap();
+    let changed: Plan =
+        serde_json::from_str(&sb.run(&["dry-run", "--output", "json"]).stdout).unwrap();
     assert_ne!(first.image, changed.image);
 }
 
@@ -110,11 +142,18 @@ fn dry_run_image_tag_follows_the_build_context() {
 fn a_config_error_names_file_key_line_and_what_is_allowed() {
     let sb = Sandbox::sample();
     sb.replace("cutover.toml", "slot = 1", "slot = 5");
-    let line = sb.read("cutover.toml").lines().position(|l| l == "slot = 5").unwrap() + 1;
+    let line = sb
+        .read("cutover.toml")
+        .lines()
+        .position(|l| l == "slot = 5")
+        .unwrap()
+        + 1;
     let r = sb.run(&["dry-run"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
-        r.stderr.contains(&format!("cutover.toml:{line}: `containers[0].slot`: 5 is not allowed; allowed: 1 to 4")),
+        r.stderr.contains(&format!(
+            "cutover.toml:{line}: `containers[0].slot`: 5 is not allowed; allowed: 1 to 4"
+        )),
         "{r:?}"
     );
     assert!(!sb.exists("out"));
@@ -123,12 +162,30 @@ fn a_config_error_names_file_key_line_and_what_is_allowed() {
 #[test]
 fn an_unknown_key_lists_the_allowed_ones() {
     let sb = Sandbox::sample();
-    sb.replace("cutover.toml", "platform_version = \"LATEST\"", "platfrom_version = \"LATEST\"");
-    let line = sb.read("cutover.toml").lines().position(|l| l.starts_with("platfrom_version")).unwrap() + 1;
+    sb.replace(
+        "cutover.toml",
+        "platform_version = \"LATEST\"",
+        "platfrom_version = \"LATEST\"",
+    );
+    let line = sb
+        .read("cutover.toml")
+        .lines()
+        .position(|l| l.starts_with("platfrom_version"))
+        .unwrap()
+        + 1;
     let r = sb.run(&["dry-run"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains(&format!("error: cutover.toml:{line}: `appspec.platfrom_version`: unknown field")), "{r:?}");
-    assert!(r.stderr.contains("unknown field `platfrom_version`, expected one of"), "{r:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            "error: cutover.toml:{line}: `appspec.platfrom_version`: unknown field"
+        )),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr
+            .contains("unknown field `platfrom_version`, expected one of"),
+        "{r:?}"
+    );
     assert!(r.stderr.contains("`platform_version`"), "{r:?}");
 }
 
@@ -138,7 +195,11 @@ fn a_wrong_type_names_the_key() {
     sb.replace("cutover.toml", "port = 8080", "port = \"http\"");
     let r = sb.run(&["dry-run"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("`containers[0].port`: invalid type: string \"http\", expected u16"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("`containers[0].port`: invalid type: string \"http\", expected u16"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -156,7 +217,10 @@ fn no_config_file_gives_a_hint() {
     let sb = Sandbox::empty();
     let r = sb.run(&["dry-run"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("no deployed container is configured"), "{r:?}");
+    assert!(
+        r.stderr.contains("no deployed container is configured"),
+        "{r:?}"
+    );
     assert!(r.stderr.contains("hint: add [[containers]]"), "{r:?}");
 }
 
@@ -165,12 +229,20 @@ fn an_invalid_set_is_reported_and_nothing_is_written() {
     let sb = Sandbox::sample();
     assert_eq!(sb.run(&["dry-run"]).code, 0);
     let before = sb.read("out/taskdef.json");
-    sb.replace("ecs/taskdef.json", "\"containerPort\": 8080", "\"containerPort\": 9090");
+    sb.replace(
+        "ecs/taskdef.json",
+        "\"containerPort\": 8080",
+        "\"containerPort\": 9090",
+    );
     let r = sb.run(&["dry-run"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("error[appspec-container-port]: appspec.yaml: $.Resources[0].TargetService.Properties.LoadBalancerInfo.ContainerPort: container `app` (taskdef.json $.containerDefinitions[0]) has containerPort 9090, not 8080"), "{r:?}");
     assert!(r.stdout.contains("nothing written"), "{r:?}");
-    assert_eq!(sb.read("out/taskdef.json"), before, "the previous artifact set must stay as it was");
+    assert_eq!(
+        sb.read("out/taskdef.json"),
+        before,
+        "the previous artifact set must stay as it was"
+    );
     assert_eq!(sb.list("out"), ARTIFACTS);
 }
 
@@ -212,10 +284,15 @@ fn artifacts_pins_the_digest() {
     let sb = Sandbox::sample();
     let r = sb.run(&["artifacts", "--digest", DIGEST, "--out", "build-out"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let detail: serde_json::Value = serde_json::from_str(&sb.read("build-out/imageDetail.json")).unwrap();
-    assert_eq!(detail["ImageURI"], format!("111122223333.dkr.ecr.us-east-1.amazonaws.com/sample-app@{DIGEST}"));
+    let detail: serde_json::Value =
+        serde_json::from_str(&sb.read("build-out/imageDetail.json")).unwrap();
+    assert_eq!(
+        detail["ImageURI"],
+        format!("111122223333.dkr.ecr.us-east-1.amazonaws.com/sample-app@{DIGEST}")
+    );
     assert_eq!(detail["ImageDigest"], DIGEST);
-    let defs: serde_json::Value = serde_json::from_str(&sb.read("build-out/imagedefinitions.json")).unwrap();
+    let defs: serde_json::Value =
+        serde_json::from_str(&sb.read("build-out/imagedefinitions.json")).unwrap();
     assert_eq!(defs[0]["imageUri"], detail["ImageURI"]);
 }
 
@@ -239,10 +316,23 @@ fn environment_variables_override_the_file() {
         .env("CUTOVER_IMAGE", "127.0.0.1:5000/sample-app:abc1234");
     let r = sb.run(&["dry-run"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(sb.list("env-out"), ["appspec.json", "imageDetail.json", "imagedefinitions.json", "taskdef.json"]);
+    assert_eq!(
+        sb.list("env-out"),
+        [
+            "appspec.json",
+            "imageDetail.json",
+            "imagedefinitions.json",
+            "taskdef.json"
+        ]
+    );
     let spec: serde_json::Value = serde_json::from_str(&sb.read("env-out/appspec.json")).unwrap();
-    assert_eq!(spec["Hooks"], serde_json::json!([{"BeforeInstall": "pre"}, {"AfterAllowTraffic": "post"}]));
-    assert!(sb.read("env-out/imageDetail.json").contains("127.0.0.1:5000/sample-app:abc1234"));
+    assert_eq!(
+        spec["Hooks"],
+        serde_json::json!([{"BeforeInstall": "pre"}, {"AfterAllowTraffic": "post"}])
+    );
+    assert!(sb
+        .read("env-out/imageDetail.json")
+        .contains("127.0.0.1:5000/sample-app:abc1234"));
 }
 
 #[test]
@@ -251,7 +341,13 @@ fn a_bad_flag_value_names_the_flag() {
     let r = sb.run(&["dry-run", "--hook", "BeforeDeploy=x"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("flag --hook (or CUTOVER_HOOKS)"), "{r:?}");
-    let r = sb.run(&["dry-run", "--subnets", "subnet-1", "--security-groups", "sg-1"]);
+    let r = sb.run(&[
+        "dry-run",
+        "--subnets",
+        "subnet-1",
+        "--security-groups",
+        "sg-1",
+    ]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("`appspec.network.assign_public_ip`: a missing value is not allowed; allowed: ENABLED, DISABLED"), "{r:?}");
 }
@@ -267,7 +363,10 @@ fn out_dir_with_other_files_is_refused() {
     let sb = Sandbox::sample();
     let r = sb.run(&["dry-run", "--out", "."]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("holds files cutover did not write"), "{r:?}");
+    assert!(
+        r.stderr.contains("holds files cutover did not write"),
+        "{r:?}"
+    );
     assert!(!sb.exists("taskdef.json"));
     assert!(sb.exists("cutover.toml"));
 }
@@ -282,13 +381,20 @@ fn validate_reports_json_and_exit_codes() {
     assert!(rep.valid);
     assert_eq!(rep.files, ARTIFACTS);
 
-    sb.replace("out/imagedefinitions.json", "\"name\": \"app\"", "\"name\": \"web\"");
+    sb.replace(
+        "out/imagedefinitions.json",
+        "\"name\": \"app\"",
+        "\"name\": \"web\"",
+    );
     let r = sb.run(&["validate", "out", "--output", "json"]);
     assert_eq!(r.code, 1, "{r:?}");
     let rep: ValidateReport = serde_json::from_str(&r.stdout).unwrap();
     assert!(!rep.valid);
     assert_eq!(rep.problems.len(), 1);
-    assert_eq!((rep.problems[0].rule.as_str(), rep.problems[0].path.as_str()), ("image-definitions-name", "$[0].name"));
+    assert_eq!(
+        (rep.problems[0].rule.as_str(), rep.problems[0].path.as_str()),
+        ("image-definitions-name", "$[0].name")
+    );
 
     let r = sb.run(&["validate", "no-such-dir"]);
     assert_eq!(r.code, 2, "{r:?}");
@@ -306,7 +412,10 @@ fn validate_reads_the_artifact_zip() {
     std::fs::write(sb.path().join("junk.zip"), b"not a zip").unwrap();
     let r = sb.run(&["validate", "junk.zip"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("neither a directory nor a zip archive"), "{r:?}");
+    assert!(
+        r.stderr.contains("neither a directory nor a zip archive"),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -7,7 +7,11 @@ use cutover::validate::{validate, Severity};
 use serde_json::{json, Value};
 
 fn valid() -> ArtifactSet {
-    cutover::run::read_artifact(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/valid"))).unwrap()
+    cutover::run::read_artifact(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/valid"
+    )))
+    .unwrap()
 }
 
 fn errors(set: &ArtifactSet) -> Vec<(String, String, String)> {
@@ -20,15 +24,20 @@ fn errors(set: &ArtifactSet) -> Vec<(String, String, String)> {
 
 fn assert_errors(set: &ArtifactSet, expected: &[(&str, &str, &str)]) {
     let got = errors(set);
-    let want: Vec<(String, String, String)> =
-        expected.iter().map(|(r, f, p)| (r.to_string(), f.to_string(), p.to_string())).collect();
+    let want: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(r, f, p)| (r.to_string(), f.to_string(), p.to_string()))
+        .collect();
     assert_eq!(got, want, "all problems: {:#?}", validate(set));
 }
 
 fn put(set: &mut ArtifactSet, name: &str, bytes: Vec<u8>) {
     match set.files.iter_mut().find(|f| f.name == name) {
         Some(f) => f.bytes = bytes,
-        None => set.files.push(ArtifactFile { name: name.to_string(), bytes }),
+        None => set.files.push(ArtifactFile {
+            name: name.to_string(),
+            bytes,
+        }),
     }
 }
 
@@ -51,7 +60,11 @@ fn edit_appspec(f: impl FnOnce(&mut Value)) -> ArtifactSet {
     let mut set = valid();
     let mut v: Value = serde_yaml::from_slice(&set.get("appspec.yaml").unwrap().bytes).unwrap();
     f(&mut v);
-    put(&mut set, "appspec.yaml", serde_yaml::to_string(&v).unwrap().into_bytes());
+    put(
+        &mut set,
+        "appspec.yaml",
+        serde_yaml::to_string(&v).unwrap().into_bytes(),
+    );
     set
 }
 
@@ -72,11 +85,17 @@ fn file_name_case_is_reported_with_the_exact_name() {
     let mut f = remove(&mut set, "imageDetail.json");
     f.name = "imagedetail.json".into();
     set.files.push(f);
-    assert_errors(&set, &[
-        ("file-name", "imagedetail.json", "$"),
-        ("image-detail-missing", "imageDetail.json", "$"),
-    ]);
-    let p = validate(&set).into_iter().find(|p| p.rule == "file-name").unwrap();
+    assert_errors(
+        &set,
+        &[
+            ("file-name", "imagedetail.json", "$"),
+            ("image-detail-missing", "imageDetail.json", "$"),
+        ],
+    );
+    let p = validate(&set)
+        .into_iter()
+        .find(|p| p.rule == "file-name")
+        .unwrap();
     assert!(p.hint.unwrap().contains("rename it to `imageDetail.json`"));
 }
 
@@ -86,7 +105,13 @@ fn appspec_yml_is_not_appspec_yaml() {
     let mut f = remove(&mut set, "appspec.yaml");
     f.name = "appspec.yml".into();
     set.files.push(f);
-    assert_errors(&set, &[("file-name", "appspec.yml", "$"), ("file-missing", "appspec.yaml", "$")]);
+    assert_errors(
+        &set,
+        &[
+            ("file-name", "appspec.yml", "$"),
+            ("file-missing", "appspec.yaml", "$"),
+        ],
+    );
 }
 
 #[test]
@@ -108,7 +133,13 @@ fn unparsable_json_and_yaml() {
     let mut set = valid();
     put(&mut set, "taskdef.json", b"{\"family\": ".to_vec());
     put(&mut set, "appspec.yaml", b"version: [0.0\n".to_vec());
-    assert_errors(&set, &[("parse", "taskdef.json", "$"), ("parse", "appspec.yaml", "$")]);
+    assert_errors(
+        &set,
+        &[
+            ("parse", "taskdef.json", "$"),
+            ("parse", "appspec.yaml", "$"),
+        ],
+    );
 }
 
 #[test]
@@ -121,7 +152,8 @@ fn non_utf8_file() {
 #[test]
 fn taskdef_over_32_kib() {
     let set = edit_json("taskdef.json", |v| {
-        v["containerDefinitions"][0]["environment"] = json!([{"name": "BIG", "value": "x".repeat(33 * 1024)}]);
+        v["containerDefinitions"][0]["environment"] =
+            json!([{"name": "BIG", "value": "x".repeat(33 * 1024)}]);
     });
     assert_errors(&set, &[("size", "taskdef.json", "$")]);
 }
@@ -141,7 +173,9 @@ fn zipped_artifact_over_3_mb() {
     let mut x: u64 = 12345;
     let blob: Vec<u8> = (0..3_300_000)
         .map(|_| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (x >> 56) as u8
         })
         .collect();
@@ -157,13 +191,18 @@ fn image_uri_missing_names_the_near_key() {
         v["ImageUri"] = uri;
     });
     assert_errors(&set, &[("image-uri", "imageDetail.json", "$.ImageURI")]);
-    let p = validate(&set).into_iter().find(|p| p.rule == "image-uri").unwrap();
+    let p = validate(&set)
+        .into_iter()
+        .find(|p| p.rule == "image-uri")
+        .unwrap();
     assert!(p.hint.unwrap().contains("rename `ImageUri` to `ImageURI`"));
 }
 
 #[test]
 fn image_uri_invalid_digest() {
-    let set = edit_json("imageDetail.json", |v| v["ImageURI"] = json!("repo/app@sha256:1234"));
+    let set = edit_json("imageDetail.json", |v| {
+        v["ImageURI"] = json!("repo/app@sha256:1234")
+    });
     assert_errors(&set, &[("image-uri", "imageDetail.json", "$.ImageURI")]);
 }
 
@@ -176,15 +215,35 @@ fn image_detail_not_an_object() {
 #[test]
 fn image_definitions_name_not_in_taskdef() {
     let set = edit_json("imagedefinitions.json", |v| v[0]["name"] = json!("web"));
-    assert_errors(&set, &[("image-definitions-name", "imagedefinitions.json", "$[0].name")]);
-    let p = validate(&set).into_iter().find(|p| p.rule == "image-definitions-name").unwrap();
-    assert!(p.message.contains("The AWS ECS container web does not exist"), "{}", p.message);
+    assert_errors(
+        &set,
+        &[(
+            "image-definitions-name",
+            "imagedefinitions.json",
+            "$[0].name",
+        )],
+    );
+    let p = validate(&set)
+        .into_iter()
+        .find(|p| p.rule == "image-definitions-name")
+        .unwrap();
+    assert!(
+        p.message
+            .contains("The AWS ECS container web does not exist"),
+        "{}",
+        p.message
+    );
 }
 
 #[test]
 fn image_definitions_not_an_array() {
-    let set = edit_json("imagedefinitions.json", |v| *v = json!({"name": "app", "imageUri": "a/b:c"}));
-    assert_errors(&set, &[("image-definitions-shape", "imagedefinitions.json", "$")]);
+    let set = edit_json("imagedefinitions.json", |v| {
+        *v = json!({"name": "app", "imageUri": "a/b:c"})
+    });
+    assert_errors(
+        &set,
+        &[("image-definitions-shape", "imagedefinitions.json", "$")],
+    );
 }
 
 #[test]
@@ -192,14 +251,30 @@ fn image_definitions_missing_image_uri() {
     let set = edit_json("imagedefinitions.json", |v| {
         v[0].as_object_mut().unwrap().remove("imageUri");
     });
-    assert_errors(&set, &[("image-definitions-shape", "imagedefinitions.json", "$[0].imageUri")]);
+    assert_errors(
+        &set,
+        &[(
+            "image-definitions-shape",
+            "imagedefinitions.json",
+            "$[0].imageUri",
+        )],
+    );
 }
 
 #[test]
 fn taskdef_still_wrapped_in_describe_output() {
-    let set = edit_json("taskdef.json", |v| *v = json!({"taskDefinition": v.clone()}));
+    let set = edit_json("taskdef.json", |v| {
+        *v = json!({"taskDefinition": v.clone()})
+    });
     let got = errors(&set);
-    assert_eq!(got[0], ("taskdef-shape".into(), "taskdef.json".into(), "$.taskDefinition".into()));
+    assert_eq!(
+        got[0],
+        (
+            "taskdef-shape".into(),
+            "taskdef.json".into(),
+            "$.taskDefinition".into()
+        )
+    );
 }
 
 #[test]
@@ -230,8 +305,17 @@ fn taskdef_cpu_as_number() {
 
 #[test]
 fn container_memory_as_string() {
-    let set = edit_json("taskdef.json", |v| v["containerDefinitions"][0]["memory"] = json!("512"));
-    assert_errors(&set, &[("taskdef-cpu-memory", "taskdef.json", "$.containerDefinitions[0].memory")]);
+    let set = edit_json("taskdef.json", |v| {
+        v["containerDefinitions"][0]["memory"] = json!("512")
+    });
+    assert_errors(
+        &set,
+        &[(
+            "taskdef-cpu-memory",
+            "taskdef.json",
+            "$.containerDefinitions[0].memory",
+        )],
+    );
 }
 
 #[test]
@@ -241,13 +325,23 @@ fn memory_nowhere() {
         o.remove("memory");
         o.remove("requiresCompatibilities");
     });
-    assert_errors(&set, &[("taskdef-memory", "taskdef.json", "$.containerDefinitions[0]")]);
+    assert_errors(
+        &set,
+        &[(
+            "taskdef-memory",
+            "taskdef.json",
+            "$.containerDefinitions[0]",
+        )],
+    );
 }
 
 #[test]
 fn fargate_needs_awsvpc() {
     let set = edit_json("taskdef.json", |v| v["networkMode"] = json!("bridge"));
-    assert_errors(&set, &[("taskdef-fargate", "taskdef.json", "$.networkMode")]);
+    assert_errors(
+        &set,
+        &[("taskdef-fargate", "taskdef.json", "$.networkMode")],
+    );
 }
 
 #[test]
@@ -258,71 +352,156 @@ fn more_than_ten_containers() {
             list.push(json!({"name": format!("side{i}"), "image": "busybox:1"}));
         }
     });
-    assert_errors(&set, &[("taskdef-containers", "taskdef.json", "$.containerDefinitions")]);
+    assert_errors(
+        &set,
+        &[(
+            "taskdef-containers",
+            "taskdef.json",
+            "$.containerDefinitions",
+        )],
+    );
 }
 
 #[test]
 fn duplicate_container_name() {
     let set = edit_json("taskdef.json", |v| {
-        v["containerDefinitions"].as_array_mut().unwrap().push(json!({"name": "app", "image": "busybox:1"}));
+        v["containerDefinitions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "app", "image": "busybox:1"}));
     });
-    assert_errors(&set, &[("taskdef-container-name", "taskdef.json", "$.containerDefinitions[1].name")]);
+    assert_errors(
+        &set,
+        &[(
+            "taskdef-container-name",
+            "taskdef.json",
+            "$.containerDefinitions[1].name",
+        )],
+    );
 }
 
 #[test]
 fn placeholder_slot_out_of_range() {
-    let set = edit_json("taskdef.json", |v| v["containerDefinitions"][0]["image"] = json!("<IMAGE5_NAME>"));
-    assert_errors(&set, &[("taskdef-placeholder", "taskdef.json", "$.containerDefinitions[0].image")]);
+    let set = edit_json("taskdef.json", |v| {
+        v["containerDefinitions"][0]["image"] = json!("<IMAGE5_NAME>")
+    });
+    assert_errors(
+        &set,
+        &[(
+            "taskdef-placeholder",
+            "taskdef.json",
+            "$.containerDefinitions[0].image",
+        )],
+    );
 }
 
 #[test]
 fn placeholder_without_angle_brackets() {
-    let set = edit_json("taskdef.json", |v| v["containerDefinitions"][0]["image"] = json!("IMAGE1_NAME"));
-    assert_errors(&set, &[("taskdef-placeholder", "taskdef.json", "$.containerDefinitions[0].image")]);
+    let set = edit_json("taskdef.json", |v| {
+        v["containerDefinitions"][0]["image"] = json!("IMAGE1_NAME")
+    });
+    assert_errors(
+        &set,
+        &[(
+            "taskdef-placeholder",
+            "taskdef.json",
+            "$.containerDefinitions[0].image",
+        )],
+    );
 }
 
 #[test]
 fn placeholder_slots_with_a_gap() {
-    let set = edit_json("taskdef.json", |v| v["containerDefinitions"][0]["image"] = json!("<IMAGE2_NAME>"));
-    assert_errors(&set, &[("taskdef-slot-gap", "taskdef.json", "$.containerDefinitions")]);
-    let p = validate(&set).into_iter().find(|p| p.rule == "taskdef-slot-gap").unwrap();
+    let set = edit_json("taskdef.json", |v| {
+        v["containerDefinitions"][0]["image"] = json!("<IMAGE2_NAME>")
+    });
+    assert_errors(
+        &set,
+        &[("taskdef-slot-gap", "taskdef.json", "$.containerDefinitions")],
+    );
+    let p = validate(&set)
+        .into_iter()
+        .find(|p| p.rule == "taskdef-slot-gap")
+        .unwrap();
     assert!(p.hint.unwrap().contains("Image1ContainerName"));
 }
 
 #[test]
 fn awsvpc_host_port_differs() {
-    let set = edit_json("taskdef.json", |v| v["containerDefinitions"][0]["portMappings"][0]["hostPort"] = json!(80));
-    assert_errors(&set, &[("taskdef-awsvpc-host-port", "taskdef.json", "$.containerDefinitions[0].portMappings[0].hostPort")]);
+    let set = edit_json("taskdef.json", |v| {
+        v["containerDefinitions"][0]["portMappings"][0]["hostPort"] = json!(80)
+    });
+    assert_errors(
+        &set,
+        &[(
+            "taskdef-awsvpc-host-port",
+            "taskdef.json",
+            "$.containerDefinitions[0].portMappings[0].hostPort",
+        )],
+    );
 }
 
 #[test]
 fn container_port_out_of_range() {
     let set = edit_json("taskdef.json", |v| {
-        v["containerDefinitions"][0]["portMappings"].as_array_mut().unwrap().push(json!({"containerPort": 70000}));
+        v["containerDefinitions"][0]["portMappings"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"containerPort": 70000}));
     });
-    assert_errors(&set, &[("taskdef-port", "taskdef.json", "$.containerDefinitions[0].portMappings[1].containerPort")]);
+    assert_errors(
+        &set,
+        &[(
+            "taskdef-port",
+            "taskdef.json",
+            "$.containerDefinitions[0].portMappings[1].containerPort",
+        )],
+    );
 }
 
 #[test]
 fn null_value_in_taskdef() {
     let set = edit_json("taskdef.json", |v| v["taskRoleArn"] = Value::Null);
-    assert_errors(&set, &[("taskdef-empty-value", "taskdef.json", "$.taskRoleArn")]);
+    assert_errors(
+        &set,
+        &[("taskdef-empty-value", "taskdef.json", "$.taskRoleArn")],
+    );
 }
 
 #[test]
 fn sidecar_with_invalid_image() {
     let set = edit_json("taskdef.json", |v| {
-        v["containerDefinitions"].as_array_mut().unwrap().push(json!({"name": "envoy", "image": "Envoy Proxy"}));
+        v["containerDefinitions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "envoy", "image": "Envoy Proxy"}));
     });
-    assert_errors(&set, &[("taskdef-image", "taskdef.json", "$.containerDefinitions[1].image")]);
+    assert_errors(
+        &set,
+        &[(
+            "taskdef-image",
+            "taskdef.json",
+            "$.containerDefinitions[1].image",
+        )],
+    );
 }
 
 #[test]
 fn container_without_image() {
     let set = edit_json("taskdef.json", |v| {
-        v["containerDefinitions"][0].as_object_mut().unwrap().remove("image");
+        v["containerDefinitions"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("image");
     });
-    assert_errors(&set, &[("taskdef-image", "taskdef.json", "$.containerDefinitions[0].image")]);
+    assert_errors(
+        &set,
+        &[(
+            "taskdef-image",
+            "taskdef.json",
+            "$.containerDefinitions[0].image",
+        )],
+    );
 }
 
 #[test]
@@ -343,33 +522,61 @@ fn appspec_two_resources() {
         let r = v["Resources"][0].clone();
         v["Resources"].as_array_mut().unwrap().push(r);
     });
-    assert_errors(&set, &[("appspec-resources", "appspec.yaml", "$.Resources")]);
+    assert_errors(
+        &set,
+        &[("appspec-resources", "appspec.yaml", "$.Resources")],
+    );
 }
 
 #[test]
 fn appspec_wrong_resource_type() {
-    let set = edit_appspec(|v| v["Resources"][0]["TargetService"]["Type"] = json!("AWS::Lambda::Function"));
-    assert_errors(&set, &[("appspec-resources", "appspec.yaml", "$.Resources[0].TargetService.Type")]);
+    let set = edit_appspec(|v| {
+        v["Resources"][0]["TargetService"]["Type"] = json!("AWS::Lambda::Function")
+    });
+    assert_errors(
+        &set,
+        &[(
+            "appspec-resources",
+            "appspec.yaml",
+            "$.Resources[0].TargetService.Type",
+        )],
+    );
 }
 
 #[test]
 fn appspec_task_definition_with_wildcard() {
     let set = edit_appspec(|v| {
-        props(v)["TaskDefinition"] = json!("arn:aws:ecs:us-east-1:111122223333:task-definition/app:*");
+        props(v)["TaskDefinition"] =
+            json!("arn:aws:ecs:us-east-1:111122223333:task-definition/app:*");
     });
-    assert_errors(&set, &[("appspec-task-definition", "appspec.yaml", &format!("{PROPS}.TaskDefinition"))]);
+    assert_errors(
+        &set,
+        &[(
+            "appspec-task-definition",
+            "appspec.yaml",
+            &format!("{PROPS}.TaskDefinition"),
+        )],
+    );
 }
 
 #[test]
 fn appspec_task_definition_family_name_only() {
     let set = edit_appspec(|v| props(v)["TaskDefinition"] = json!("sample-app"));
-    assert_errors(&set, &[("appspec-task-definition", "appspec.yaml", &format!("{PROPS}.TaskDefinition"))]);
+    assert_errors(
+        &set,
+        &[(
+            "appspec-task-definition",
+            "appspec.yaml",
+            &format!("{PROPS}.TaskDefinition"),
+        )],
+    );
 }
 
 #[test]
 fn appspec_task_definition_full_arn_is_accepted() {
     let set = edit_appspec(|v| {
-        props(v)["TaskDefinition"] = json!("arn:aws:ecs:us-east-1:111122223333:task-definition/sample-app:12");
+        props(v)["TaskDefinition"] =
+            json!("arn:aws:ecs:us-east-1:111122223333:task-definition/sample-app:12");
     });
     assert_errors(&set, &[]);
 }
@@ -377,21 +584,48 @@ fn appspec_task_definition_full_arn_is_accepted() {
 #[test]
 fn appspec_container_name_not_in_taskdef() {
     let set = edit_appspec(|v| props(v)["LoadBalancerInfo"]["ContainerName"] = json!("web"));
-    assert_errors(&set, &[("appspec-container", "appspec.yaml", &format!("{PROPS}.LoadBalancerInfo.ContainerName"))]);
+    assert_errors(
+        &set,
+        &[(
+            "appspec-container",
+            "appspec.yaml",
+            &format!("{PROPS}.LoadBalancerInfo.ContainerName"),
+        )],
+    );
 }
 
 #[test]
 fn appspec_container_port_not_mapped() {
     let set = edit_appspec(|v| props(v)["LoadBalancerInfo"]["ContainerPort"] = json!(9090));
-    assert_errors(&set, &[("appspec-container-port", "appspec.yaml", &format!("{PROPS}.LoadBalancerInfo.ContainerPort"))]);
-    let p = validate(&set).into_iter().find(|p| p.rule == "appspec-container-port").unwrap();
-    assert_eq!(p.message, "container `app` (taskdef.json $.containerDefinitions[0]) has containerPort 8080, not 9090");
+    assert_errors(
+        &set,
+        &[(
+            "appspec-container-port",
+            "appspec.yaml",
+            &format!("{PROPS}.LoadBalancerInfo.ContainerPort"),
+        )],
+    );
+    let p = validate(&set)
+        .into_iter()
+        .find(|p| p.rule == "appspec-container-port")
+        .unwrap();
+    assert_eq!(
+        p.message,
+        "container `app` (taskdef.json $.containerDefinitions[0]) has containerPort 8080, not 9090"
+    );
 }
 
 #[test]
 fn appspec_container_port_as_string() {
     let set = edit_appspec(|v| props(v)["LoadBalancerInfo"]["ContainerPort"] = json!("8080"));
-    assert_errors(&set, &[("appspec-load-balancer", "appspec.yaml", &format!("{PROPS}.LoadBalancerInfo.ContainerPort"))]);
+    assert_errors(
+        &set,
+        &[(
+            "appspec-load-balancer",
+            "appspec.yaml",
+            &format!("{PROPS}.LoadBalancerInfo.ContainerPort"),
+        )],
+    );
 }
 
 #[test]
@@ -399,31 +633,58 @@ fn appspec_without_load_balancer_info() {
     let set = edit_appspec(|v| {
         props(v).as_object_mut().unwrap().remove("LoadBalancerInfo");
     });
-    assert_errors(&set, &[("appspec-load-balancer", "appspec.yaml", &format!("{PROPS}.LoadBalancerInfo"))]);
+    assert_errors(
+        &set,
+        &[(
+            "appspec-load-balancer",
+            "appspec.yaml",
+            &format!("{PROPS}.LoadBalancerInfo"),
+        )],
+    );
 }
 
 #[test]
 fn appspec_platform_version_lowercase() {
     let set = edit_appspec(|v| props(v)["PlatformVersion"] = json!("latest"));
-    assert_errors(&set, &[("appspec-platform-version", "appspec.yaml", &format!("{PROPS}.PlatformVersion"))]);
+    assert_errors(
+        &set,
+        &[(
+            "appspec-platform-version",
+            "appspec.yaml",
+            &format!("{PROPS}.PlatformVersion"),
+        )],
+    );
 }
 
 #[test]
 fn appspec_unknown_property() {
     let set = edit_appspec(|v| props(v)["LaunchType"] = json!("FARGATE"));
-    assert_errors(&set, &[("appspec-properties", "appspec.yaml", &format!("{PROPS}.LaunchType"))]);
+    assert_errors(
+        &set,
+        &[(
+            "appspec-properties",
+            "appspec.yaml",
+            &format!("{PROPS}.LaunchType"),
+        )],
+    );
 }
 
 #[test]
 fn network_configuration_is_all_or_none() {
     let set = edit_appspec(|v| {
-        props(v)["NetworkConfiguration"]["AwsvpcConfiguration"].as_object_mut().unwrap().remove("SecurityGroups");
+        props(v)["NetworkConfiguration"]["AwsvpcConfiguration"]
+            .as_object_mut()
+            .unwrap()
+            .remove("SecurityGroups");
     });
-    assert_errors(&set, &[(
-        "appspec-network",
-        "appspec.yaml",
-        &format!("{PROPS}.NetworkConfiguration.AwsvpcConfiguration.SecurityGroups"),
-    )]);
+    assert_errors(
+        &set,
+        &[(
+            "appspec-network",
+            "appspec.yaml",
+            &format!("{PROPS}.NetworkConfiguration.AwsvpcConfiguration.SecurityGroups"),
+        )],
+    );
 }
 
 #[test]
@@ -432,7 +693,14 @@ fn more_than_16_subnets() {
         let subnets: Vec<String> = (0..17).map(|i| format!("subnet-{i:08x}")).collect();
         props(v)["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"] = json!(subnets);
     });
-    assert_errors(&set, &[("appspec-network", "appspec.yaml", &format!("{PROPS}.NetworkConfiguration.AwsvpcConfiguration.Subnets"))]);
+    assert_errors(
+        &set,
+        &[(
+            "appspec-network",
+            "appspec.yaml",
+            &format!("{PROPS}.NetworkConfiguration.AwsvpcConfiguration.Subnets"),
+        )],
+    );
 }
 
 #[test]
@@ -441,21 +709,29 @@ fn more_than_5_security_groups() {
         let sgs: Vec<String> = (0..6).map(|i| format!("sg-{i:08x}")).collect();
         props(v)["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"] = json!(sgs);
     });
-    assert_errors(&set, &[(
-        "appspec-network",
-        "appspec.yaml",
-        &format!("{PROPS}.NetworkConfiguration.AwsvpcConfiguration.SecurityGroups"),
-    )]);
+    assert_errors(
+        &set,
+        &[(
+            "appspec-network",
+            "appspec.yaml",
+            &format!("{PROPS}.NetworkConfiguration.AwsvpcConfiguration.SecurityGroups"),
+        )],
+    );
 }
 
 #[test]
 fn assign_public_ip_must_be_enabled_or_disabled() {
-    let set = edit_appspec(|v| props(v)["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] = json!("YES"));
-    assert_errors(&set, &[(
-        "appspec-network",
-        "appspec.yaml",
-        &format!("{PROPS}.NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp"),
-    )]);
+    let set = edit_appspec(|v| {
+        props(v)["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] = json!("YES")
+    });
+    assert_errors(
+        &set,
+        &[(
+            "appspec-network",
+            "appspec.yaml",
+            &format!("{PROPS}.NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp"),
+        )],
+    );
 }
 
 #[test]
@@ -466,27 +742,48 @@ fn capacity_providers_with_two_bases() {
             {"CapacityProvider": "FARGATE_SPOT", "Weight": 1, "Base": 1}
         ]);
     });
-    assert_errors(&set, &[("appspec-capacity-provider", "appspec.yaml", &format!("{PROPS}.CapacityProviderStrategy"))]);
+    assert_errors(
+        &set,
+        &[(
+            "appspec-capacity-provider",
+            "appspec.yaml",
+            &format!("{PROPS}.CapacityProviderStrategy"),
+        )],
+    );
 }
 
 #[test]
 fn capacity_providers_without_weight() {
     let set = edit_appspec(|v| {
-        props(v)["CapacityProviderStrategy"] = json!([{"CapacityProvider": "FARGATE", "Weight": 0}]);
+        props(v)["CapacityProviderStrategy"] =
+            json!([{"CapacityProvider": "FARGATE", "Weight": 0}]);
     });
-    assert_errors(&set, &[("appspec-capacity-provider", "appspec.yaml", &format!("{PROPS}.CapacityProviderStrategy"))]);
+    assert_errors(
+        &set,
+        &[(
+            "appspec-capacity-provider",
+            "appspec.yaml",
+            &format!("{PROPS}.CapacityProviderStrategy"),
+        )],
+    );
 }
 
 #[test]
 fn hook_name_not_a_lifecycle_event() {
     let set = edit_appspec(|v| v["Hooks"] = json!([{"BeforeDeploy": "fn"}]));
-    assert_errors(&set, &[("appspec-hooks", "appspec.yaml", "$.Hooks[0].BeforeDeploy")]);
+    assert_errors(
+        &set,
+        &[("appspec-hooks", "appspec.yaml", "$.Hooks[0].BeforeDeploy")],
+    );
 }
 
 #[test]
 fn hook_given_twice() {
     let set = edit_appspec(|v| v["Hooks"] = json!([{"AfterInstall": "a"}, {"AfterInstall": "b"}]));
-    assert_errors(&set, &[("appspec-hooks", "appspec.yaml", "$.Hooks[1].AfterInstall")]);
+    assert_errors(
+        &set,
+        &[("appspec-hooks", "appspec.yaml", "$.Hooks[1].AfterInstall")],
+    );
 }
 
 #[test]
@@ -502,7 +799,9 @@ fn lowercase_resources_key_is_a_warning_not_an_error() {
         v["resources"] = r;
     });
     assert_errors(&set, &[]);
-    assert!(validate(&set).iter().any(|p| p.rule == "appspec-key-case" && p.path == "$.resources"));
+    assert!(validate(&set)
+        .iter()
+        .any(|p| p.rule == "appspec-key-case" && p.path == "$.resources"));
 }
 
 #[test]
@@ -511,9 +810,20 @@ fn appspec_json_is_read_too() {
     let yaml = remove(&mut set, "appspec.yaml");
     let v: Value = serde_yaml::from_slice(&yaml.bytes).unwrap();
     let mut v2 = v.clone();
-    v2["Resources"][0]["TargetService"]["Properties"]["LoadBalancerInfo"]["ContainerName"] = json!("web");
-    set.files.push(ArtifactFile { name: "appspec.json".into(), bytes: serde_json::to_vec(&v2).unwrap() });
-    assert_errors(&set, &[("appspec-container", "appspec.json", &format!("{PROPS}.LoadBalancerInfo.ContainerName"))]);
+    v2["Resources"][0]["TargetService"]["Properties"]["LoadBalancerInfo"]["ContainerName"] =
+        json!("web");
+    set.files.push(ArtifactFile {
+        name: "appspec.json".into(),
+        bytes: serde_json::to_vec(&v2).unwrap(),
+    });
+    assert_errors(
+        &set,
+        &[(
+            "appspec-container",
+            "appspec.json",
+            &format!("{PROPS}.LoadBalancerInfo.ContainerName"),
+        )],
+    );
 }
 
 #[test]
@@ -524,6 +834,10 @@ fn all_problems_are_reported_in_one_run() {
     });
     let mut spec: Value = serde_yaml::from_slice(&set.get("appspec.yaml").unwrap().bytes).unwrap();
     props(&mut spec)["LoadBalancerInfo"]["ContainerPort"] = json!(1234);
-    put(&mut set, "appspec.yaml", serde_yaml::to_string(&spec).unwrap().into_bytes());
+    put(
+        &mut set,
+        "appspec.yaml",
+        serde_yaml::to_string(&spec).unwrap().into_bytes(),
+    );
     assert_eq!(errors(&set).len(), 3, "{:#?}", validate(&set));
 }

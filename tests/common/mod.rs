@@ -21,14 +21,21 @@ pub struct Run {
 
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
 impl Sandbox {
     /// An empty sandbox.
     pub fn empty() -> Self {
-        Sandbox { dir: tempfile::tempdir().unwrap(), env: Vec::new() }
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
+        }
     }
 
     /// A sandbox holding the repository's sample settings (cutover.toml, ecs/taskdef.json) and a
@@ -64,7 +71,8 @@ impl Sandbox {
     }
 
     pub fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+        std::fs::read_to_string(self.path().join(rel))
+            .unwrap_or_else(|e| panic!("reading {rel}: {e}"))
     }
 
     pub fn exists(&self, rel: &str) -> bool {
