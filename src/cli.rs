@@ -46,6 +46,90 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Build the image, push it, and write the artifacts for the pushed digest
     Build(BuildArgs),
+    /// Call a version endpoint repeatedly, record every request, and prove no request failed
+    Probe(ProbeArgs),
+    /// The summary (and an SVG timeline) of a saved probe run
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// http://HOST[:PORT][/PATH]; the path defaults to /version
+    pub url: String,
+
+    /// Requests per second, or `max` (as fast as --concurrency workers can go)
+    #[arg(long, default_value = "20")]
+    pub rate: crate::probe::Rate,
+
+    /// Workers at --rate max; at a fixed rate, the most requests in flight at once
+    #[arg(long, default_value_t = crate::probe::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+
+    /// Stop after this long (e.g. 30s, 500ms, 2m)
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+
+    /// Stop once this version has answered steadily for --stable-for; fail if it never does
+    #[arg(long, value_name = "VERSION")]
+    pub until_version: Option<String>,
+
+    /// How long --until-version must answer without a break
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub stable_for: std::time::Duration,
+
+    /// Per-request timeout, connect included
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub timeout: std::time::Duration,
+
+    /// Reuse connections (default: a new connection per request, what a new client sees)
+    #[arg(long)]
+    pub keep_alive: bool,
+
+    /// Where the JSON-lines record and the summary go
+    #[arg(long, value_name = "DIR", default_value = crate::probe::DEFAULT_RESULTS_DIR)]
+    pub results: PathBuf,
+
+    /// Pass with at most this many failed requests
+    #[arg(long, default_value_t = 0)]
+    pub max_failures: u64,
+
+    /// Also write the timeline picture here
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A probe run's JSON-lines file
+    pub file: PathBuf,
+
+    /// Write the timeline picture here
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+}
+
+/// `500ms`, `30s`, `2m`, `1h`, or a plain number of seconds (`1.5`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration such as 500ms, 30s or 2m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("`{s}`: the unit must be ms, s, m or h")),
+    };
+    if !secs.is_finite() || !(0.0..=1e7).contains(&secs) {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 #[derive(Debug, Args)]

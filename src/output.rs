@@ -61,9 +61,25 @@ pub enum OutputFormat {
     Json,
 }
 
+/// Writes a line to stdout. Unlike `println!`, a closed pipe (`cutover … | head`) is not a
+/// panic: the rest of the output is dropped.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Writes text to stdout as is, ignoring a closed pipe.
+pub fn say_raw(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
 /// Prints machine output to stdout; a failed write (closed pipe) is not worth a panic.
 pub fn print_json<T: serde::Serialize>(value: &T) {
     if let Ok(text) = serde_json::to_string_pretty(value) {
-        println!("{text}");
+        say!("{text}");
     }
 }

@@ -37,6 +37,8 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Artifacts(args) => artifacts_cmd(&ctx, args),
         Command::Validate(args) => validate_cmd(&ctx, &args),
         Command::Build(args) => build_cmd(&ctx, args),
+        Command::Probe(args) => probe_cmd(&ctx, args),
+        Command::Report(args) => report_cmd(&ctx, &args),
     }
 }
 
@@ -272,23 +274,26 @@ fn print_plan(plan: &Plan, quiet: bool) {
         return;
     }
     if !plan.valid {
-        println!("nothing written: the artifacts would fail the Deploy stage");
+        crate::say!("nothing written: the artifacts would fail the Deploy stage");
         return;
     }
-    println!("image          {}  ({})", plan.image, plan.image_note);
+    crate::say!("image          {}  ({})", plan.image, plan.image_note);
     for c in &plan.containers {
         let port = c
             .port
             .map_or("no port".to_string(), |p| format!("port {p}"));
-        println!(
+        crate::say!(
             "container      {}  {port}, slot {} → <IMAGE{}_NAME>, {}",
-            c.name, c.slot, c.slot, c.image
+            c.name,
+            c.slot,
+            c.slot,
+            c.image
         );
     }
     if let Some(lb) = &plan.load_balancer {
-        println!("load balancer  {lb}");
+        crate::say!("load balancer  {lb}");
     }
-    println!(
+    crate::say!(
         "hooks          {}",
         if plan.hooks.is_empty() {
             "none".to_string()
@@ -296,7 +301,7 @@ fn print_plan(plan: &Plan, quiet: bool) {
             plan.hooks.join(", ")
         }
     );
-    println!(
+    crate::say!(
         "wrote          {}/ {}",
         plan.out.trim_end_matches('/'),
         plan.files.join(" ")
@@ -308,7 +313,7 @@ fn print_problems(problems: &[Problem], quiet: bool) {
         if quiet && p.severity == Severity::Warning {
             continue;
         }
-        println!("{p}");
+        crate::say!("{p}");
     }
 }
 
@@ -345,12 +350,12 @@ fn validate_cmd(ctx: &Ctx, args: &ValidateArgs) -> Result<Exit, Failure> {
                 let warnings = report.problems.len() - errors;
                 let what = display_path(&args.dir, &ctx.cwd);
                 if valid {
-                    println!(
+                    crate::say!(
                         "{what}: valid ({} files, {warnings} warnings)",
                         report.files.len()
                     );
                 } else {
-                    println!("{what}: invalid ({errors} errors, {warnings} warnings)");
+                    crate::say!("{what}: invalid ({errors} errors, {warnings} warnings)");
                 }
             }
         }
@@ -468,12 +473,7 @@ fn build_cmd(ctx: &Ctx, args: BuildArgs) -> Result<Exit, Failure> {
             eprintln!("build: {line}");
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-        .map_err(Failure::external)?;
-    let outcome = runtime.block_on(async {
+    let outcome = runtime()?.block_on(async {
         let build = crate::image::build::build(crate::image::build::BuildOptions {
             settings: &s,
             repository: &repository,
@@ -533,4 +533,97 @@ fn build_cmd(ctx: &Ctx, args: BuildArgs) -> Result<Exit, Failure> {
         OutputFormat::Text => print_plan(&plan, ctx.quiet),
     }
     Ok(if valid { Exit::Ok } else { Exit::CheckFailed })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .map_err(Failure::external)
+}
+
+fn probe_cmd(ctx: &Ctx, args: crate::cli::ProbeArgs) -> Result<Exit, Failure> {
+    use crate::probe::{self, ProbeError, StopReason};
+    let opts = probe::ProbeOptions {
+        url: args.url,
+        rate: args.rate,
+        concurrency: args.concurrency,
+        duration: args.duration,
+        until_version: args.until_version,
+        stable_for: args.stable_for,
+        timeout: args.timeout,
+        keep_alive: args.keep_alive,
+        results_dir: args.results,
+        max_failures: args.max_failures,
+        live_status: !ctx.quiet,
+    };
+    if opts.duration.is_none() && opts.until_version.is_none() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "the probe needs an end\n  hint: pass --duration 30s, or --until-version V (or both)"
+        )));
+    }
+    let outcome = runtime()?.block_on(probe::run(&opts)).map_err(|e| {
+        let usage = matches!(
+            e,
+            ProbeError::HttpsUnsupported { .. }
+                | ProbeError::InvalidUrl { .. }
+                | ProbeError::InvalidOption { .. }
+        );
+        let err = anyhow::Error::new(e);
+        if usage {
+            Failure::usage(err)
+        } else {
+            Failure::external(err)
+        }
+    })?;
+    if let Some(svg) = &args.svg {
+        std::fs::write(svg, probe::svg::render(&outcome.records, &outcome.summary))
+            .with_context(|| format!("writing `{}`", svg.display()))
+            .map_err(Failure::usage)?;
+    }
+    match ctx.output {
+        OutputFormat::Json => print_json(&outcome.summary),
+        OutputFormat::Text => {
+            crate::output::say_raw(&probe::render_text(&outcome.summary));
+            if !ctx.quiet {
+                crate::say!("records        {}", outcome.records_path.display());
+                if let Some(r) = outcome.until_version_reached {
+                    crate::say!(
+                        "until-version  {}",
+                        if r { "reached" } else { "NOT reached" }
+                    );
+                }
+                crate::say!(
+                    "result         {}",
+                    if outcome.passed { "PASS" } else { "FAIL" }
+                );
+            }
+        }
+    }
+    Ok(match (outcome.stop, outcome.passed) {
+        (StopReason::Interrupted, _) => Exit::Interrupted,
+        (_, true) => Exit::Ok,
+        (_, false) => Exit::CheckFailed,
+    })
+}
+
+fn report_cmd(ctx: &Ctx, args: &crate::cli::ReportArgs) -> Result<Exit, Failure> {
+    use crate::probe;
+    let records = probe::report::read_records(&args.file).map_err(Failure::usage)?;
+    let summary = probe::summarize(&records);
+    if let Some(svg) = &args.svg {
+        std::fs::write(svg, probe::svg::render(&records, &summary))
+            .with_context(|| format!("writing `{}`", svg.display()))
+            .map_err(Failure::usage)?;
+    }
+    match ctx.output {
+        OutputFormat::Json => print_json(&summary),
+        OutputFormat::Text => crate::output::say_raw(&probe::render_text(&summary)),
+    }
+    Ok(if summary.failed == 0 {
+        Exit::Ok
+    } else {
+        Exit::CheckFailed
+    })
 }
