@@ -363,11 +363,11 @@ fn registry_stopping_before_the_push_fails_cleanly() {
         seen.push('\n');
         if line.starts_with("build: Step 1/") {
             registry.kill().unwrap();
-            registry.wait().unwrap();
         }
     }
     let status = child.wait().unwrap();
     let _ = registry.kill();
+    registry.wait().unwrap();
     assert_eq!(status.code(), Some(3), "{seen}");
     assert!(
         seen.contains("pushing") && seen.contains("failed"),
