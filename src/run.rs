@@ -477,7 +477,7 @@ fn build_cmd(ctx: &Ctx, args: BuildArgs) -> Result<Exit, Failure> {
         let build = crate::image::build::build(crate::image::build::BuildOptions {
             settings: &s,
             repository: &repository,
-            push: !args.no_push,
+            push: !args.no_push && s.image.push,
             cache_from: &s.image.cache_from,
             immutable_tags: s.image.immutable_tags,
             credentials,

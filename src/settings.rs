@@ -63,6 +63,8 @@ pub struct ImageSection {
     pub cache_from: Vec<String>,
     /// Refuse to move a tag that exists (for repositories with immutable tags).
     pub immutable_tags: Option<bool>,
+    /// `false` builds locally only (the `--no-push` flag).
+    pub push: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -228,6 +230,7 @@ pub struct ImageSettings {
     pub platform: Option<String>,
     pub cache_from: Vec<String>,
     pub immutable_tags: bool,
+    pub push: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -574,6 +577,7 @@ pub fn resolve(
                 .immutable_tags
                 .or(file.image.immutable_tags)
                 .unwrap_or(false),
+            push: file.image.push.unwrap_or(true),
         },
         taskdef: args
             .taskdef
