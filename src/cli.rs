@@ -50,6 +50,21 @@ pub enum Command {
     Probe(ProbeArgs),
     /// The summary (and an SVG timeline) of a saved probe run
     Report(ReportArgs),
+    /// Git hooks: `install` adds a pre-push hook that runs the dry-run
+    Hooks {
+        #[command(subcommand)]
+        command: HooksCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    /// Add a pre-push hook that stops a push whose artifacts would fail the Deploy stage
+    Install {
+        /// Replace a pre-push hook that cutover did not install
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]

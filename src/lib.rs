@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod aws;
 pub mod cli;
 pub mod env_vars;
+pub mod hooks;
 pub mod image;
 pub mod image_ref;
 pub mod output;

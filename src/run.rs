@@ -39,6 +39,9 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Build(args) => build_cmd(&ctx, args),
         Command::Probe(args) => probe_cmd(&ctx, args),
         Command::Report(args) => report_cmd(&ctx, &args),
+        Command::Hooks {
+            command: crate::cli::HooksCommand::Install { force },
+        } => hooks_install(&ctx, force),
     }
 }
 
@@ -626,4 +629,20 @@ fn report_cmd(ctx: &Ctx, args: &crate::cli::ReportArgs) -> Result<Exit, Failure>
     } else {
         Exit::CheckFailed
     })
+}
+
+fn hooks_install(ctx: &Ctx, force: bool) -> Result<Exit, Failure> {
+    let binary = std::env::current_exe()
+        .context("finding the cutover binary")
+        .map_err(Failure::usage)?;
+    let config = ctx.config.as_deref().map(|c| ctx.cwd.join(c));
+    let path = crate::hooks::install(&ctx.cwd, &binary, config.as_deref(), force)
+        .map_err(Failure::usage)?;
+    if !ctx.quiet {
+        crate::say!(
+            "installed {}: `git push` now runs `cutover dry-run` first",
+            path.display()
+        );
+    }
+    Ok(Exit::Ok)
 }
