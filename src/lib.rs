@@ -2,6 +2,7 @@
 //! in the CodeBuild step and, as a dry-run, on a developer's machine.
 
 pub mod artifacts;
+pub mod buildspec;
 pub mod cli;
 pub mod env_vars;
 pub mod image;

@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::DryRun(args) => dry_run(&ctx, args),
         Command::Artifacts(args) => artifacts_cmd(&ctx, args),
         Command::Validate(args) => validate_cmd(&ctx, &args),
+        Command::Buildspec(args) => crate::buildspec::command::run(&ctx, &args),
     }
 }
 
