@@ -631,20 +631,19 @@ pub fn plan(
         }
     }
 
-    for (key, what) in [
+    let needs_aws = [
         (
             "parameter-store",
             "values from Systems Manager Parameter Store",
+            env.parameter_store.is_some(),
         ),
-        ("secrets-manager", "values from Secrets Manager"),
-    ] {
-        let present = match key {
-            "parameter-store" => env.parameter_store.is_some(),
-            _ => env.secrets_manager.is_some(),
-        };
-        if !present {
-            continue;
-        }
+        (
+            "secrets-manager",
+            "values from Secrets Manager",
+            env.secrets_manager.is_some(),
+        ),
+    ];
+    for (key, what, _) in needs_aws.into_iter().filter(|(_, _, present)| *present) {
         let message =
             format!("`env.{key}` is not supported locally: the build would run without its {what}");
         if allow_unsupported {
@@ -695,15 +694,13 @@ pub fn plan(
             None,
         );
     }
-    for key in ["proxy", "reports", "cache"] {
-        let present = match key {
-            "proxy" => spec.proxy.is_some(),
-            "reports" => spec.reports.is_some(),
-            _ => spec.cache.is_some(),
-        };
-        if present {
-            c.note(&[key], "not supported locally (ignored)".into(), None);
-        }
+    let ignored = [
+        ("proxy", spec.proxy.is_some()),
+        ("reports", spec.reports.is_some()),
+        ("cache", spec.cache.is_some()),
+    ];
+    for (key, _) in ignored.into_iter().filter(|(_, present)| *present) {
+        c.note(&[key], "not supported locally (ignored)".into(), None);
     }
     if spec.batch.is_some() {
         let message = "`batch` is not supported locally: a batch build runs several builds";
