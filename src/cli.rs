@@ -50,6 +50,8 @@ pub enum Command {
     Probe(ProbeArgs),
     /// The summary (and an SVG timeline) of a saved probe run
     Report(ReportArgs),
+    /// Run a CodeBuild buildspec on this machine
+    Buildspec(BuildspecArgs),
     /// Git hooks: `install` adds a pre-push hook that runs the dry-run
     Hooks {
         #[command(subcommand)]
@@ -290,4 +292,70 @@ pub struct SettingsArgs {
     /// Write the AppSpec as yaml (appspec.yaml) or json (appspec.json)
     #[arg(long, env = ev::APPSPEC_FORMAT, value_enum, help_heading = "Settings")]
     pub appspec_format: Option<appspec::Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildspecArgs {
+    #[command(subcommand)]
+    pub command: BuildspecCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuildspecCommand {
+    /// Run a version 0.2 buildspec as CodeBuild would: its phases, variables and artifact zips
+    #[command(after_help = BUILDSPEC_RUN_AFTER_HELP)]
+    Run(BuildspecRunArgs),
+}
+
+const BUILDSPEC_RUN_AFTER_HELP: &str = "\
+Each command runs in a fresh shell (env.shell, default /bin/sh) that starts from the variables and \
+directory the previous command left, as in CodeBuild. The output of the commands and CodeBuild's \
+[Container] lines go to stderr; the summary (or --output json) to stdout. Artifact zips are checked \
+with `cutover validate` when they hold deploy files.
+
+Exit codes: 0 the build succeeded · 1 a phase or the artifact upload failed, or an artifact is invalid · \
+2 the buildspec or a flag is wrong · 3 the shell could not run or a zip could not be written · \
+130 interrupted.";
+
+#[derive(Debug, Args)]
+pub struct BuildspecRunArgs {
+    /// The buildspec [default: buildspec.yml in the source directory]
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// The source directory: CODEBUILD_SRC_DIR, where the commands start [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub src: Option<PathBuf>,
+
+    /// Where to write the artifact zips [default: target/buildspec]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// A variable NAME=VALUE for the build, over the buildspec's, as a start-build override (repeatable)
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+
+    /// CODEBUILD_BUILD_NUMBER
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub build_number: u64,
+
+    /// CODEBUILD_RESOLVED_SOURCE_VERSION and CODEBUILD_SOURCE_VERSION [default: git HEAD of the source directory]
+    #[arg(long, value_name = "REF")]
+    pub source_version: Option<String>,
+
+    /// Run as the build of this pipeline: CODEBUILD_INITIATOR=codepipeline/NAME [default: local]
+    #[arg(long, value_name = "NAME")]
+    pub pipeline: Option<String>,
+
+    /// The CodeBuild project, for CODEBUILD_BUILD_ID and CODEBUILD_BUILD_ARN
+    #[arg(long, value_name = "NAME", default_value = "local")]
+    pub project: String,
+
+    /// Run despite keys that need AWS (env.parameter-store, env.secrets-manager, batch); their variables stay unset unless --env sets them
+    #[arg(long)]
+    pub allow_unsupported: bool,
+
+    /// Do not check the artifact zips with the validator
+    #[arg(long)]
+    pub no_validate: bool,
 }

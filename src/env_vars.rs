@@ -44,3 +44,13 @@ pub const CODEBUILD_BUILD_NUMBER: &str = "CODEBUILD_BUILD_NUMBER";
 pub const AWS_REGION: &str = "AWS_REGION";
 /// Honoured by the colour choice of our messages.
 pub const NO_COLOR: &str = "NO_COLOR";
+
+// Set by `cutover buildspec run` in the build it runs, as CodeBuild sets them.
+pub const CODEBUILD_SRC_DIR: &str = "CODEBUILD_SRC_DIR";
+pub const CODEBUILD_SOURCE_VERSION: &str = "CODEBUILD_SOURCE_VERSION";
+pub const CODEBUILD_BUILD_ID: &str = "CODEBUILD_BUILD_ID";
+pub const CODEBUILD_BUILD_ARN: &str = "CODEBUILD_BUILD_ARN";
+pub const CODEBUILD_INITIATOR: &str = "CODEBUILD_INITIATOR";
+pub const CODEBUILD_START_TIME: &str = "CODEBUILD_START_TIME";
+pub const CODEBUILD_BUILD_SUCCEEDING: &str = "CODEBUILD_BUILD_SUCCEEDING";
+pub const AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";

@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod aws;
+pub mod buildspec;
 pub mod cli;
 pub mod env_vars;
 pub mod hooks;

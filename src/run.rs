@@ -42,6 +42,7 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Hooks {
             command: crate::cli::HooksCommand::Install { force },
         } => hooks_install(&ctx, force),
+        Command::Buildspec(args) => crate::buildspec::command::run(&ctx, &args),
     }
 }
 
