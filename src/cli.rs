@@ -155,8 +155,12 @@ pub struct BuildArgs {
     pub settings: SettingsArgs,
 
     /// Build (and tag) locally only; the artifacts then name the tag, not a digest
-    #[arg(long, env = ev::NO_PUSH)]
+    #[arg(long, env = ev::NO_PUSH, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_push: bool,
+
+    /// Build nothing: report the tags and write the artifacts a build would (no Docker, no AWS)
+    #[arg(long, env = ev::DRY_RUN, value_parser = clap::builder::BoolishValueParser::new())]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +171,11 @@ pub struct DryRunArgs {
     /// Use this image reference instead of the one a build would push
     #[arg(long, env = ev::IMAGE, value_name = "URI")]
     pub image: Option<String>,
+
+    /// Run the project's buildspec locally (as `cutover buildspec run`) with cutover in dry-run
+    /// mode, and show the artifact zip the Deploy stage would receive [default: buildspec/buildspec.yml]
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "buildspec/buildspec.yml")]
+    pub buildspec: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,8 @@ pub const HOOKS: &str = "CUTOVER_HOOKS";
 pub const CACHE_FROM: &str = "CUTOVER_CACHE_FROM";
 pub const IMMUTABLE_TAGS: &str = "CUTOVER_IMMUTABLE_TAGS";
 pub const NO_PUSH: &str = "CUTOVER_NO_PUSH";
+/// `cutover build` as a dry-run: no Docker, no registry, no AWS (set by `dry-run --buildspec`).
+pub const DRY_RUN: &str = "CUTOVER_DRY_RUN";
 /// Registry credentials for non-ECR registries; read from the environment only, never a flag, so
 /// the password is never in argv.
 pub const REGISTRY_USERNAME: &str = "CUTOVER_REGISTRY_USERNAME";

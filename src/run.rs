@@ -66,6 +66,9 @@ fn require_repository(s: &Settings) -> Result<ImageRef, Failure> {
 }
 
 fn dry_run(ctx: &Ctx, args: DryRunArgs) -> Result<Exit, Failure> {
+    if let Some(file) = &args.buildspec {
+        return dry_run_buildspec(ctx, file);
+    }
     let s = resolve(ctx, &args.settings)?;
     let (image, note) = match &args.image {
         Some(i) => (parse_image("--image", i)?, "from --image"),
@@ -460,6 +463,12 @@ fn build_cmd(ctx: &Ctx, args: BuildArgs) -> Result<Exit, Failure> {
             s.image.dockerfile.display()
         )));
     }
+    if args.dry_run {
+        let result = crate::image::build::dry_run(&s, &repository)
+            .context("planning the build")
+            .map_err(Failure::usage)?;
+        return finish_build(ctx, &s, &repository, result);
+    }
     let credentials = match (
         std::env::var(crate::env_vars::REGISTRY_USERNAME)
             .ok()
@@ -511,23 +520,39 @@ fn build_cmd(ctx: &Ctx, args: BuildArgs) -> Result<Exit, Failure> {
         }
         Some(Ok(r)) => r,
     };
+    finish_build(ctx, &s, &repository, result)
+}
+
+/// Writes the artifacts for a build's result and prints both.
+fn finish_build(
+    ctx: &Ctx,
+    s: &Settings,
+    repository: &ImageRef,
+    result: crate::image::build::BuildResult,
+) -> Result<Exit, Failure> {
     let mut image = repository.clone();
-    image.tag = Some(result.tag.clone());
+    image.tag = Some(if result.dry_run {
+        result.content_tag.clone()
+    } else {
+        result.tag.clone()
+    });
     image.digest = result.digest.clone();
     let facts = PushFacts {
         tags: result.tags.clone(),
         pushed_at: None,
         size_in_bytes: None,
     };
-    let note = if result.skipped_build {
+    let note = if result.dry_run {
+        "dry-run: the content-hash tag a build would push"
+    } else if result.skipped_build {
         "pushed earlier: same content"
     } else if result.pushed {
         "built and pushed"
     } else {
         "built locally (--no-push)"
     };
-    let (set, plan) = render_checked(ctx, &s, &image, &facts, note)?;
-    write_valid(&s, &set, &plan)?;
+    let (set, plan) = render_checked(ctx, s, &image, &facts, note)?;
+    write_valid(s, &set, &plan)?;
     let valid = plan.valid;
     match ctx.output {
         OutputFormat::Json => print_json(&BuildReport {
@@ -646,4 +671,70 @@ fn hooks_install(ctx: &Ctx, force: bool) -> Result<Exit, Failure> {
         );
     }
     Ok(Exit::Ok)
+}
+
+/// Stands in for the AWS CLI during `dry-run --buildspec`: only fetching the cutover binary is
+/// served (with this very binary); anything else fails loudly.
+const AWS_SHIM: &str = r#"#!/bin/sh
+# cutover dry-run --buildspec: a stand-in for the AWS CLI, which a dry-run does not use.
+if [ "$1" = s3 ] && [ "$2" = cp ]; then
+  for arg in "$@"; do dest=$arg; done
+  case "$*" in
+    *cutover*) cp "$CUTOVER_SELF" "$dest" && echo "dry-run: aws $* -> served with this cutover binary" >&2; exit $? ;;
+  esac
+fi
+echo "dry-run: the AWS CLI is not available in a dry-run (aws $*)" >&2
+exit 1
+"#;
+
+/// Runs the project's buildspec as `cutover buildspec run` does, with `cutover build` in dry-run
+/// mode and a stand-in `aws` that serves this binary, so the zip is the one the Deploy stage
+/// would receive, built with no AWS and no Docker.
+fn dry_run_buildspec(ctx: &Ctx, file: &Path) -> Result<Exit, Failure> {
+    let exe = std::env::current_exe()
+        .context("finding the cutover binary")
+        .map_err(Failure::usage)?;
+    let shims = tempfile::Builder::new()
+        .prefix("cutover-dry-run-")
+        .tempdir()
+        .context("creating a temp dir")
+        .map_err(Failure::usage)?;
+    let aws = shims.path().join("aws");
+    std::fs::write(&aws, AWS_SHIM)
+        .context("writing the aws stand-in")
+        .map_err(Failure::usage)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755))
+            .context("chmod")
+            .map_err(Failure::usage)?;
+        std::os::unix::fs::symlink(&exe, shims.path().join("cutover"))
+            .context("linking cutover")
+            .map_err(Failure::usage)?;
+    }
+    let path = format!(
+        "{}:{}",
+        shims.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let args = crate::cli::BuildspecArgs {
+        command: crate::cli::BuildspecCommand::Run(crate::cli::BuildspecRunArgs {
+            file: Some(file.to_path_buf()),
+            src: None,
+            out: None,
+            env: vec![
+                format!("PATH={path}"),
+                format!("{}=1", crate::env_vars::DRY_RUN),
+                format!("CUTOVER_SELF={}", exe.display()),
+            ],
+            build_number: 1,
+            source_version: None,
+            pipeline: None,
+            project: "local".into(),
+            allow_unsupported: false,
+            no_validate: false,
+        }),
+    };
+    crate::buildspec::command::run(ctx, &args)
 }

@@ -427,3 +427,23 @@ fn help_lists_commands_and_exit_codes() {
     }
     assert!(r.stdout.contains("2 usage or config error"), "{r:?}");
 }
+
+#[test]
+fn dry_run_with_the_buildspec_gives_the_zip_the_deploy_stage_would_receive() {
+    let sb = Sandbox::sample();
+    sb.copy_from_repo("buildspec/buildspec.yml");
+    let r = sb.run(&["dry-run", "--buildspec"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("target/buildspec/primary.zip  (valid)"),
+        "{r:?}"
+    );
+    let zipped =
+        cutover::run::read_artifact(&sb.path().join("target/buildspec/primary.zip")).unwrap();
+    // The same files, byte for byte, as the plain dry-run writes.
+    assert_eq!(sb.run(&["dry-run", "--out", "plain"]).code, 0);
+    let plain = cutover::run::read_artifact(&sb.path().join("plain")).unwrap();
+    assert_eq!(zipped, plain);
+    // Nothing of the machine was touched: the binary went beside the source.
+    assert!(sb.exists(".cutover-bin/cutover"));
+}

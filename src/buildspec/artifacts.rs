@@ -183,7 +183,9 @@ fn join(base: &str, rel: &str) -> String {
 /// Links to files count as files; links to directories are not followed.
 pub fn list_tree(root: &Path, skip: Option<&Path>) -> io::Result<Listing> {
     let mut listing = Listing::default();
-    walk(root, "", skip, &mut listing)?;
+    // Resolved once: resolving every entry made listing a large tree (a target/ dir) slow.
+    let skip = skip.and_then(|s| s.canonicalize().ok());
+    walk(root, "", skip.as_deref(), &mut listing)?;
     listing.files.sort();
     listing.dirs.sort();
     Ok(listing)
@@ -193,13 +195,13 @@ fn walk(dir: &Path, rel: &str, skip: Option<&Path>, out: &mut Listing) -> io::Re
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
-        if skip.is_some_and(|s| same_dir(&path, s)) {
-            continue;
-        }
         let name = entry.file_name().to_string_lossy().into_owned();
         let child = join(rel, &name);
         let kind = entry.file_type()?;
         if kind.is_dir() {
+            if skip.is_some_and(|s| path.canonicalize().is_ok_and(|p| p == s)) {
+                continue;
+            }
             out.dirs.push(child.clone());
             walk(&path, &child, skip, out)?;
         } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
@@ -207,13 +209,6 @@ fn walk(dir: &Path, rel: &str, skip: Option<&Path>, out: &mut Listing) -> io::Re
         }
     }
     Ok(())
-}
-
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }
 
 /// Why packaging failed.

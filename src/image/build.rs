@@ -66,6 +66,8 @@ pub struct BuildResult {
     /// True when the registry already had this content and nothing was built.
     pub skipped_build: bool,
     pub cache_from: Option<String>,
+    /// True for `cutover build --dry-run`: nothing was built, pushed or asked.
+    pub dry_run: bool,
     pub seconds: f64,
 }
 
@@ -92,29 +94,7 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
         .unwrap_or_else(|| "docker.io".to_string());
     let insecure = is_loopback_registry(&host);
 
-    let hash = context::content_hash(&BuildInputs {
-        context: &s.image.context,
-        dockerfile: &s.image.dockerfile,
-        build_args: &s.image.build_args,
-        target: s.image.target.as_deref(),
-        platform: s.image.platform.as_deref(),
-    })?;
-    let content_tag = context::content_tag(&hash);
-    let commit = s
-        .commit
-        .clone()
-        .or_else(|| git(&s.image.context, &["rev-parse", "HEAD"]));
-    let commit_tag = commit
-        .as_deref()
-        .filter(|c| c.len() >= 7 && c.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(|c| c[..7].to_string());
-    let mut tags: Vec<String> = commit_tag.iter().cloned().collect();
-    tags.push(content_tag.clone());
-    for t in &s.image.tags {
-        if !tags.contains(t) {
-            tags.push(t.clone());
-        }
-    }
+    let (content_tag, tags) = plan_tags(s)?;
     let primary = tags[0].clone();
     (o.progress)(&format!("content {content_tag}, tags {}", tags.join(", ")));
 
@@ -234,8 +214,58 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
         pushed: o.push,
         skipped_build,
         cache_from,
+        dry_run: false,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What a build would do, without Docker, a registry or AWS: the tags, and the content-hash
+/// reference (`repository:src-<hash>`) as the image, as `cutover dry-run` writes it.
+pub fn dry_run(settings: &Settings, repository: &ImageRef) -> Result<BuildResult, BuildError> {
+    let started = Instant::now();
+    let (content_tag, tags) = plan_tags(settings)?;
+    let repo = repository.repository();
+    Ok(BuildResult {
+        image_uri: format!("{repo}:{content_tag}"),
+        repository: repo,
+        tag: tags[0].clone(),
+        tags,
+        content_tag,
+        digest: None,
+        pushed: false,
+        skipped_build: false,
+        cache_from: None,
+        dry_run: true,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The content-hash tag and all tags in order: commit, content hash, extra tags.
+fn plan_tags(s: &Settings) -> Result<(String, Vec<String>), BuildError> {
+    let hash = context::content_hash(&BuildInputs {
+        context: &s.image.context,
+        dockerfile: &s.image.dockerfile,
+        build_args: &s.image.build_args,
+        target: s.image.target.as_deref(),
+        platform: s.image.platform.as_deref(),
+    })?;
+    let content_tag = context::content_tag(&hash);
+    let commit = s
+        .commit
+        .clone()
+        .or_else(|| git(&s.image.context, &["rev-parse", "HEAD"]));
+    let commit_tag = commit
+        .as_deref()
+        .filter(|c| c.len() >= 7 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|c| c[..7].to_string());
+    let mut tags: Vec<String> = commit_tag.into_iter().collect();
+    tags.push(content_tag.clone());
+    for t in &s.image.tags {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    Ok((content_tag, tags))
 }
 
 /// Pulls the first cache source that exists: explicit `--cache-from` images, then the images of
