@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::artifacts::{self, image_detail::PushFacts, ArtifactFile, ArtifactSet};
 use crate::cli::{ArtifactsArgs, BuildArgs, Cli, Command, DryRunArgs, SettingsArgs, ValidateArgs};
-use crate::image::context::{self, BuildInputs};
+use crate::image::context;
 use crate::image_ref::ImageRef;
 use crate::output::{print_json, Exit, Failure, OutputFormat};
 use crate::settings::{self, ProcessEnv, Settings};
@@ -74,15 +74,9 @@ fn dry_run(ctx: &Ctx, args: DryRunArgs) -> Result<Exit, Failure> {
         Some(i) => (parse_image("--image", i)?, "from --image"),
         None => {
             let mut image = require_repository(&s)?;
-            let hash = context::content_hash(&BuildInputs {
-                context: &s.image.context,
-                dockerfile: &s.image.dockerfile,
-                build_args: &s.image.build_args,
-                target: s.image.target.as_deref(),
-                platform: s.image.platform.as_deref(),
-            })
-            .context("hashing the build context for the image tag")
-            .map_err(Failure::usage)?;
+            let hash = context::content_hash(&s.image.build_inputs())
+                .context("hashing the build context for the image tag")
+                .map_err(Failure::usage)?;
             image.tag = Some(context::content_tag(&hash));
             (image, "the content-hash tag a build would push")
         }

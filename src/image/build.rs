@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::auth::{self, PrivateConfig};
-use super::context::{self, BuildInputs};
+use super::context;
 use super::docker::{tail, Docker, DockerError};
 use super::registry::{self, is_loopback_registry, RegistryError, Remote};
 use crate::image_ref::ImageRef;
@@ -242,13 +242,7 @@ pub fn dry_run(settings: &Settings, repository: &ImageRef) -> Result<BuildResult
 
 /// The content-hash tag and all tags in order: commit, content hash, extra tags.
 fn plan_tags(s: &Settings) -> Result<(String, Vec<String>), BuildError> {
-    let hash = context::content_hash(&BuildInputs {
-        context: &s.image.context,
-        dockerfile: &s.image.dockerfile,
-        build_args: &s.image.build_args,
-        target: s.image.target.as_deref(),
-        platform: s.image.platform.as_deref(),
-    })?;
+    let hash = context::content_hash(&s.image.build_inputs())?;
     let content_tag = context::content_tag(&hash);
     let commit = s
         .commit

@@ -42,6 +42,19 @@ pub struct BuildInputs<'a> {
     pub platform: Option<&'a str>,
 }
 
+impl crate::settings::ImageSettings {
+    /// The inputs that decide the image's content.
+    pub fn build_inputs(&self) -> BuildInputs<'_> {
+        BuildInputs {
+            context: &self.context,
+            dockerfile: &self.dockerfile,
+            build_args: &self.build_args,
+            target: self.target.as_deref(),
+            platform: self.platform.as_deref(),
+        }
+    }
+}
+
 /// The sha256 (hex) over the build's inputs, in a fixed order.
 pub fn content_hash(inputs: &BuildInputs<'_>) -> Result<String, ContextError> {
     if !inputs.context.is_dir() {
