@@ -438,7 +438,34 @@ fn an_existing_immutable_tag_for_other_content_is_refused_before_building() {
 #[test]
 fn ecr_token_comes_from_the_sdk_and_never_shows() {
     let endpoint = env("CUTOVER_TEST_AWS_ENDPOINT");
-    let sb = project("123456789012.dkr.ecr.us-east-1.amazonaws.com/sample-app");
+    let name = unique("immutable");
+    let created = Command::new(env("CUTOVER_TEST_AWS_CLI"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .args([
+            "ecr",
+            "create-repository",
+            "--repository-name",
+            &name,
+            "--image-tag-mutability",
+            "IMMUTABLE",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let sb = project(&format!(
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/{name}"
+    ));
     let tmp = sb.path().join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     let sb = sb
@@ -449,6 +476,11 @@ fn ecr_token_comes_from_the_sdk_and_never_shows() {
     let r = build(&sb, &[]);
     // moto hands out the token; the ECR host itself does not exist on this machine.
     assert!(r.stderr.contains("ECR: getting a token"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("ECR: the repository's tags are immutable"),
+        "{r:?}"
+    );
     assert_eq!(r.code, 3, "{r:?}");
     assert!(
         r.stderr

@@ -112,6 +112,30 @@ pub async fn ecr_login(
     Ok((user.to_string(), Secret::new(password)))
 }
 
+/// Whether the ECR repository's tags are immutable (`IMMUTABLE` or `IMMUTABLE_WITH_EXCLUSION`);
+/// `None` when ECR cannot tell (no permission, no repository): the caller's setting then decides.
+pub async fn ecr_tags_immutable(
+    sdk: &aws_config::SdkConfig,
+    account: &str,
+    name: &str,
+) -> Option<bool> {
+    let ecr = aws_sdk_ecr::Client::new(sdk);
+    let out = ecr
+        .describe_repositories()
+        .registry_id(account)
+        .repository_names(name)
+        .send()
+        .await
+        .ok()?;
+    let mutability = out
+        .repositories()
+        .first()?
+        .image_tag_mutability()?
+        .as_str()
+        .to_string();
+    Some(mutability.starts_with("IMMUTABLE"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

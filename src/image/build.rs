@@ -99,10 +99,16 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
     (o.progress)(&format!("content {content_tag}, tags {}", tags.join(", ")));
 
     // Credentials first: ECR token, explicit pair, or the user's own Docker config.
+    let mut immutable_tags = o.immutable_tags;
     let private: Option<PrivateConfig> = if let Some((account, region)) = o.repository.ecr() {
         (o.progress)(&format!("ECR: getting a token for {host}"));
         let sdk = crate::aws::sdk_config(Some(&region)).await;
         let (user, password) = auth::ecr_login(&sdk, &host, &account).await?;
+        // ECR says whether tags are immutable; without the permission, the setting decides.
+        if let Some(true) = auth::ecr_tags_immutable(&sdk, &account, &o.repository.path).await {
+            (o.progress)("ECR: the repository's tags are immutable");
+            immutable_tags = true;
+        }
         Some(auth::private_config(&host, &user, &password)?)
     } else if let Some((user, password)) = &o.credentials {
         Some(auth::private_config(&host, user, password)?)
@@ -154,7 +160,7 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
             let reference = format!("{repo}:{tag}");
             match registry::remote_manifest(&docker, &reference, insecure, auth_hint).await? {
                 Remote::Present { digest: d } if d.is_some() && d == digest => continue,
-                Remote::Present { .. } if o.immutable_tags => {
+                Remote::Present { .. } if immutable_tags => {
                     return Err(BuildError::ImmutableTag {
                         tag: tag.clone(),
                         repository: repo.clone(),
@@ -180,7 +186,7 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
                 if let Remote::Present { .. } =
                     registry::remote_manifest(&docker, &reference, insecure, auth_hint).await?
                 {
-                    if o.immutable_tags {
+                    if immutable_tags {
                         return Err(BuildError::ImmutableTag {
                             tag: tag.clone(),
                             repository: repo.clone(),
