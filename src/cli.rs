@@ -162,7 +162,7 @@ pub struct RehearseArgs {
     #[arg(long, value_name = "DIR", default_value = crate::probe::DEFAULT_RESULTS_DIR, help_heading = "Probe")]
     pub results: PathBuf,
 
-    /// Write the picture here [default: beside the records]
+    /// Write the picture here [default: rehearse-<time>.svg in --results]
     #[arg(long, value_name = "FILE", help_heading = "Probe")]
     pub svg: Option<PathBuf>,
 

@@ -31,7 +31,7 @@ use std::pin::Pin;
 use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::probe::{self, record::format_unix_us, ProbeError, Rate, Record, Summary};
 use backends::{Backend, Role, Spec};
@@ -205,7 +205,8 @@ impl RehearseError {
 }
 
 /// Something that happened, for the progress lines and the report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Event {
     /// RFC 3339 UTC.
     pub at: String,
@@ -218,7 +219,8 @@ pub struct Event {
 }
 
 /// One backend as the report shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Side {
     pub run: String,
     pub address: String,
@@ -229,7 +231,8 @@ pub struct Side {
 }
 
 /// The rehearsal's result, also its JSON form (written beside the records).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Report {
     /// No request failed and the last answers came from green.
     pub passed: bool,

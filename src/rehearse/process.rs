@@ -79,7 +79,8 @@ pub(crate) async fn signal(pid: u32, signal: &str) -> Result<(), RehearseError> 
 }
 
 /// How a stopped child ended.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Stopped {
     /// The exit code, when it exited rather than died of a signal.
     pub code: Option<i32>,
