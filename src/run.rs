@@ -706,13 +706,28 @@ fn rehearse_cmd(ctx: &Ctx, args: crate::cli::RehearseArgs) -> Result<Exit, Failu
             eprintln!("rehearse {:>9.3} s  {}", e.since_start_ms / 1000.0, e.what);
         }
     };
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+    // Ctrl-C, or SIGTERM (a CI timeout, `kill`): either way the children are stopped first.
+    let interrupt = async {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        let int = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = term => {}
+            _ = int => {}
         }
     };
     let outcome = runtime()?
-        .block_on(rehearse::rehearse(&opts, ctrl_c, &progress))
+        .block_on(rehearse::rehearse(&opts, interrupt, &progress))
         .map_err(|e| match e {
             RehearseError::Interrupted => Failure {
                 exit: Exit::Interrupted,

@@ -854,19 +854,17 @@ fn finish(
         haproxy_log: files.haproxy_log.clone(),
         summary,
     };
-    if let Ok(json) = serde_json::to_vec_pretty(&report) {
-        if let Err(e) = std::fs::write(&files.report, json) {
-            problems.push(format!(
-                "cannot write the report `{}`: {e}",
-                files.report.display()
-            ));
-        }
-    }
     report.passed = problems.is_empty();
     report.problems = problems;
-    // Rewrite with the verdict (cheap; the first write catches an unwritable directory early).
-    if let Ok(json) = serde_json::to_vec_pretty(&report) {
-        let _ = std::fs::write(&files.report, json);
+    let written = serde_json::to_vec_pretty(&report)
+        .map_err(std::io::Error::other)
+        .and_then(|json| std::fs::write(&files.report, json));
+    if let Err(e) = written {
+        report.passed = false;
+        report.problems.push(format!(
+            "cannot write the report `{}`: {e}",
+            files.report.display()
+        ));
     }
     Outcome {
         report,
