@@ -162,8 +162,8 @@ fn killing_blue_without_a_drain_is_caught_with_its_window() {
     let killed = event_offset(&r, "outage injected");
     let shifted = event_offset(&r, "shift: green 100 %");
     assert!(
-        f.first.offset_ms >= killed - 10.0 && f.last.offset_ms <= shifted + 10.0,
-        "window {}..{} ms, kill at {killed}, shift at {shifted}",
+        f.first.offset_ms >= killed - 10.0 && f.last.offset_ms <= shifted + 20.0,
+        "window {}..{} ms, kill at {killed}, shift at {shifted}\n{run:?}",
         f.first.offset_ms,
         f.last.offset_ms
     );
@@ -195,9 +195,12 @@ fn a_stall_longer_than_the_timeout_is_caught_with_its_window() {
     let f = s.longest_failure.as_ref().expect("the failure window");
     let frozen = event_offset(&r, "outage injected");
     let resumed = event_offset(&r, "blue resumed");
+    // It starts in the freeze; it may end a little after it, as requests sent just after the
+    // resume can wait behind the connections queued during the freeze, up to the timeout.
     assert!(
-        f.first.offset_ms >= frozen - 10.0 && f.last.offset_ms <= resumed + 10.0,
-        "window {}..{} ms, frozen {frozen}..{resumed}",
+        (frozen - 10.0..=resumed).contains(&f.first.offset_ms)
+            && f.last.offset_ms <= resumed + 100.0 + 50.0,
+        "window {}..{} ms, frozen {frozen}..{resumed}\n{run:?}",
         f.first.offset_ms,
         f.last.offset_ms
     );
@@ -263,6 +266,15 @@ fn a_green_that_never_starts_stops_blue_and_haproxy() {
 
 #[test]
 fn ctrl_c_stops_the_probe_and_every_child() {
+    interrupt_stops_everything("INT");
+}
+
+#[test]
+fn sigterm_stops_the_probe_and_every_child() {
+    interrupt_stops_everything("TERM");
+}
+
+fn interrupt_stops_everything(signal: &str) {
     require_haproxy();
     let (v1, v2) = (v1(), v2());
     let dir = tempfile::tempdir().unwrap();
@@ -272,7 +284,7 @@ fn ctrl_c_stops_the_probe_and_every_child() {
     let run = rehearse_with(&strs(&args), LIMIT, |pid| {
         std::thread::sleep(Duration::from_millis(1500));
         let status = std::process::Command::new("kill")
-            .args(["-INT", &pid.to_string()])
+            .args([&format!("-{signal}"), &pid.to_string()])
             .status()
             .expect("run kill");
         assert!(status.success());
@@ -293,7 +305,7 @@ fn ctrl_c_stops_the_probe_and_every_child() {
         let addr = run.addr_after(prefix).expect(prefix);
         assert!(
             !listening(addr),
-            "{prefix}{addr} still listens after Ctrl-C"
+            "{prefix}{addr} still listens after SIG{signal}"
         );
     }
 }
