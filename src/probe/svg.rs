@@ -326,7 +326,8 @@ pub fn render_marked(records: &[Record], summary: &Summary, marks: &[Mark]) -> S
             r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#555555" stroke-width="0.8" stroke-dasharray="2 2"/><text transform="translate({label_x:.1},{}) rotate(90)" fill="#555555" font-size="10">{}</text>"##,
             LATENCY.0,
             FAILS.1,
-            LATENCY.0 + 2.0,
+            // Below the longest failure run's label.
+            LATENCY.0 + 18.0,
             esc(&m.label)
         );
     }
