@@ -57,6 +57,9 @@ pub enum Command {
         #[command(subcommand)]
         command: HooksCommand,
     },
+    /// Rehearse the blue/green cutover on this machine: blue and green behind HAProxy, the
+    /// traffic shifted as CodeDeploy would, blue drained and stopped, the probe throughout
+    Rehearse(RehearseArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +70,135 @@ pub enum HooksCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+const REHEARSE_AFTER_HELP: &str = "\
+Blue and green run as local processes (--blue-cmd/--green-cmd: split on whitespace, no shell \
+quoting; `{port}` in an argument becomes the port cutover chose, also given as PORT) or as \
+containers of the Docker engine (--blue-image/--green-image, published on 127.0.0.1). Both must \
+answer the health path with 200 and the version path with JSON such as {\"version\":\"1.2.3\"}.
+
+Example (the sample app, built twice with APP_VERSION=0.0.1 and 0.0.2):
+  cutover rehearse --blue-cmd 'v1/sample-app --bind 127.0.0.1 --port {port}' \\
+                   --green-cmd 'v2/sample-app --bind 127.0.0.1 --port {port}' \\
+                   --strategy canary:10:1 --interval 2s
+
+Exit codes: 0 no request failed and green answered last · 1 a request failed (the summary shows \
+the longest failure run) or green did not take over · 2 usage error · 3 HAProxy, a backend or \
+the Docker engine failed · 130 interrupted.";
+
+#[derive(Debug, Args)]
+#[command(after_help = REHEARSE_AFTER_HELP)]
+pub struct RehearseArgs {
+    /// Run blue (the current version) with this command
+    #[arg(
+        long,
+        value_name = "CMD",
+        required_unless_present = "blue_image",
+        help_heading = "Backends"
+    )]
+    pub blue_cmd: Option<String>,
+
+    /// Run green (the new version) with this command
+    #[arg(
+        long,
+        value_name = "CMD",
+        required_unless_present = "green_image",
+        help_heading = "Backends"
+    )]
+    pub green_cmd: Option<String>,
+
+    /// Run blue as a container of this image
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        conflicts_with = "blue_cmd",
+        help_heading = "Backends"
+    )]
+    pub blue_image: Option<String>,
+
+    /// Run green as a container of this image
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        conflicts_with = "green_cmd",
+        help_heading = "Backends"
+    )]
+    pub green_image: Option<String>,
+
+    /// The port the images listen on
+    #[arg(long, default_value_t = 8080, help_heading = "Backends")]
+    pub container_port: u16,
+
+    /// The path HAProxy and cutover check for 200
+    #[arg(long, default_value = "/healthz", help_heading = "Backends")]
+    pub health_path: String,
+
+    /// The path answering {"version":"..."}, which the probe calls
+    #[arg(long, default_value = "/version", help_heading = "Backends")]
+    pub version_path: String,
+
+    /// all-at-once, canary:PCT:MINUTES, linear:PCT:MINUTES, or a CodeDeploy name such as
+    /// ECSCanary10Percent5Minutes or ECSLinear10PercentEvery1Minutes
+    #[arg(long, default_value = "all-at-once")]
+    pub strategy: crate::rehearse::plan::Strategy,
+
+    /// How long one of the strategy's minutes lasts here (e.g. 2s)
+    #[arg(long, value_parser = parse_duration, default_value = "1m")]
+    pub interval: std::time::Duration,
+
+    /// After the last shift, before blue is drained and stopped
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub termination_wait: std::time::Duration,
+
+    /// From SIGTERM to SIGKILL when stopping a backend (ECS's stopTimeout); also the longest drain
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub stop_timeout: std::time::Duration,
+
+    /// For a backend to answer its health path and for HAProxy to see it up
+    #[arg(long, value_parser = parse_duration, default_value = "15s")]
+    pub start_timeout: std::time::Duration,
+
+    /// Probe requests per second
+    #[arg(long, default_value_t = crate::rehearse::DEFAULT_RATE, help_heading = "Probe")]
+    pub rate: f64,
+
+    /// Per probe request, connect included
+    #[arg(long, value_parser = parse_duration, default_value = "2s", help_heading = "Probe")]
+    pub timeout: std::time::Duration,
+
+    /// Probe blue alone this long before green starts
+    #[arg(long, value_parser = parse_duration, default_value = "1s", help_heading = "Probe")]
+    pub probe_before: std::time::Duration,
+
+    /// Keep probing this long after blue has stopped
+    #[arg(long, value_parser = parse_duration, default_value = "1s", help_heading = "Probe")]
+    pub probe_after: std::time::Duration,
+
+    /// Where the records, summary, picture, report and logs go
+    #[arg(long, value_name = "DIR", default_value = crate::probe::DEFAULT_RESULTS_DIR, help_heading = "Probe")]
+    pub results: PathBuf,
+
+    /// Write the picture here [default: rehearse-<time>.svg in --results]
+    #[arg(long, value_name = "FILE", help_heading = "Probe")]
+    pub svg: Option<PathBuf>,
+
+    /// The HAProxy binary
+    #[arg(long, env = ev::HAPROXY, value_name = "PATH", default_value = "haproxy")]
+    pub haproxy: PathBuf,
+
+    /// The Docker CLI, for --blue-image/--green-image
+    #[arg(long, env = ev::DOCKER, value_name = "PATH", default_value = "docker")]
+    pub docker: PathBuf,
+
+    /// The load balancer's port on 127.0.0.1 (0: a free one)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Prove the probe catches an outage: kill-blue (SIGKILL, no drain) or stall-blue:MS
+    /// (frozen), while blue takes every request just before the shift
+    #[arg(long, value_name = "OUTAGE")]
+    pub inject_outage: Option<crate::rehearse::Outage>,
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,15 @@ pub const DRY_RUN: &str = "CUTOVER_DRY_RUN";
 pub const REGISTRY_USERNAME: &str = "CUTOVER_REGISTRY_USERNAME";
 pub const REGISTRY_PASSWORD: &str = "CUTOVER_REGISTRY_PASSWORD";
 
+/// The HAProxy binary of `cutover rehearse`.
+pub const HAPROXY: &str = "CUTOVER_HAPROXY";
+/// The Docker CLI of `cutover rehearse` with images.
+pub const DOCKER: &str = "CUTOVER_DOCKER";
+/// Tests only: sample-app binaries built with `APP_VERSION=0.0.1` and `0.0.2` (scripts/test
+/// builds them into target/test-bin/).
+pub const TEST_SAMPLE_APP_V1: &str = "CUTOVER_TEST_SAMPLE_APP_V1";
+pub const TEST_SAMPLE_APP_V2: &str = "CUTOVER_TEST_SAMPLE_APP_V2";
+
 /// Set by CodeBuild: the commit being built (under CodePipeline).
 pub const CODEBUILD_RESOLVED_SOURCE_VERSION: &str = "CODEBUILD_RESOLVED_SOURCE_VERSION";
 /// Set by CodeBuild: the build's sequence number.

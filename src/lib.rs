@@ -1,5 +1,6 @@
 //! cutover: writes and checks the artifacts of an ECS blue/green deployment through CodePipeline,
-//! in the CodeBuild step and, as a dry-run, on a developer's machine.
+//! in the CodeBuild step and, as a dry-run, on a developer's machine; probes a cutover, and
+//! rehearses one locally behind HAProxy.
 
 pub mod artifacts;
 pub mod aws;
@@ -11,6 +12,7 @@ pub mod image;
 pub mod image_ref;
 pub mod output;
 pub mod probe;
+pub mod rehearse;
 pub mod run;
 pub mod secret;
 pub mod settings;

@@ -4,6 +4,8 @@
 //! lane marking failures. The window in which both versions answered, the first answer of the
 //! new version and the longest run of failures are marked, and a legend explains the colors.
 //! Requests are gathered into 2-pixel columns, so the picture stays small for long runs.
+//! [`render_marked`] also draws marks for moments the caller knows of (`cutover rehearse`'s
+//! actions: green in service, each traffic shift, blue's drain and stop).
 
 use std::fmt::Write as _;
 
@@ -25,8 +27,20 @@ const PALETTE: [&str; 8] = [
     "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
 ];
 
+/// A moment to mark with a labelled vertical line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    pub unix_us: u64,
+    pub label: String,
+}
+
 /// Renders the timeline of `records`; `summary` (from the same records) supplies the marks.
 pub fn render(records: &[Record], summary: &Summary) -> String {
+    render_marked(records, summary, &[])
+}
+
+/// [`render`] with a labelled line for each of `marks` inside the recorded time.
+pub fn render_marked(records: &[Record], summary: &Summary, marks: &[Mark]) -> String {
     let mut svg = String::with_capacity(64 * 1024);
     let _ = write!(
         svg,
@@ -293,6 +307,28 @@ pub fn render(records: &[Record], summary: &Summary) -> String {
             BAND.0 - 10.0,
             esc(&t.to),
             t.first_new.offset_ms / 1000.0
+        );
+    }
+
+    // The caller's marks: a thin line each, the label written downwards beside it, labels of
+    // marks close in time set side by side.
+    let mut label_x = f64::MIN;
+    let mut sorted: Vec<&Mark> = marks
+        .iter()
+        .filter(|m| (t0..=last.start_unix_us).contains(&m.unix_us))
+        .collect();
+    sorted.sort_by_key(|m| m.unix_us);
+    for m in sorted {
+        let x = x_of(m.unix_us);
+        label_x = (x + 3.0).max(label_x + 11.0);
+        let _ = write!(
+            svg,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#555555" stroke-width="0.8" stroke-dasharray="2 2"/><text transform="translate({label_x:.1},{}) rotate(90)" fill="#555555" font-size="10">{}</text>"##,
+            LATENCY.0,
+            FAILS.1,
+            // Below the longest failure run's label.
+            LATENCY.0 + 18.0,
+            esc(&m.label)
         );
     }
 

@@ -1,0 +1,195 @@
+//! Child processes of a rehearsal: spawning with output to a log file, signals through the
+//! `kill` command (the workspace forbids `unsafe`, so no `libc::kill`), bounded stops, and the
+//! tail of a log for error messages.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use super::RehearseError;
+
+/// Spawns `program args` with stdin closed and stdout and stderr appended to `log`.
+///
+/// The child gets its own process group, so a Ctrl-C in the terminal reaches cutover only and
+/// cutover stops its children in order; and it is killed if its handle is dropped, so no path
+/// (an error, a panic) leaves it running.
+pub(crate) fn spawn(
+    what: &str,
+    program: &Path,
+    args: &[String],
+    envs: &[(&str, String)],
+    log: &Path,
+) -> Result<Child, RehearseError> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|source| RehearseError::Io {
+            what: "creating the log file".into(),
+            path: log.to_path_buf(),
+            source,
+        })?;
+    let err = out.try_clone().map_err(|source| RehearseError::Io {
+        what: "opening the log file".into(),
+        path: log.to_path_buf(),
+        source,
+    })?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .kill_on_drop(true)
+        .process_group(0);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.spawn().map_err(|source| RehearseError::Spawn {
+        what: what.to_string(),
+        program: program.to_path_buf(),
+        source,
+    })
+}
+
+/// Sends `signal` (`TERM`, `KILL`, `STOP`, `CONT`) to `pid`.
+pub(crate) async fn signal(pid: u32, signal: &str) -> Result<(), RehearseError> {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .map_err(|source| RehearseError::Spawn {
+            what: format!("sending SIG{signal}"),
+            program: PathBuf::from("kill"),
+            source,
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(RehearseError::Signal {
+            signal: signal.to_string(),
+            pid,
+        })
+    }
+}
+
+/// How a stopped child ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stopped {
+    /// The exit code, when it exited rather than died of a signal.
+    pub code: Option<i32>,
+    /// It did not stop within the grace time and was killed.
+    pub forced: bool,
+    /// How long the stop took, in milliseconds.
+    pub took_ms: u64,
+}
+
+impl Stopped {
+    fn from_status(status: ExitStatus, forced: bool, took: Duration) -> Stopped {
+        Stopped {
+            code: status.code(),
+            forced,
+            took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// SIGTERM, then up to `grace` for the child to exit, then SIGKILL.
+pub(crate) async fn terminate(child: &mut Child, grace: Duration) -> Stopped {
+    let started = std::time::Instant::now();
+    if let Ok(Some(status)) = child.try_wait() {
+        return Stopped::from_status(status, false, Duration::ZERO);
+    }
+    if let Some(pid) = child.id() {
+        // If `kill` fails the child is gone or unreachable; the wait below settles which.
+        let _ = signal(pid, "TERM").await;
+    }
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(Ok(status)) => Stopped::from_status(status, false, started.elapsed()),
+        _ => kill(child, started).await,
+    }
+}
+
+/// SIGKILL and reap.
+pub(crate) async fn kill(child: &mut Child, started: std::time::Instant) -> Stopped {
+    let _ = child.start_kill();
+    match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
+        Ok(Ok(status)) => Stopped::from_status(status, true, started.elapsed()),
+        _ => Stopped {
+            code: None,
+            forced: true,
+            took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        },
+    }
+}
+
+/// The last `lines` lines of a log file, for an error message (empty when unreadable).
+pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
+    let Ok(text) = std::fs::read(path) else {
+        return String::new();
+    };
+    let text = String::from_utf8_lossy(&text);
+    let all: Vec<&str> = text.lines().collect();
+    let from = all.len().saturating_sub(lines);
+    all[from..]
+        .iter()
+        .map(|l| format!("    | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A free TCP port on 127.0.0.1, found by binding port 0. Another process could take it before
+/// it is used; on loopback in a test run that is rare, and the start then fails clearly.
+pub(crate) fn free_port() -> Result<u16, RehearseError> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|source| RehearseError::Io {
+            what: "finding a free port".into(),
+            path: PathBuf::from("127.0.0.1:0"),
+            source,
+        })
+}
+
+/// Searches `PATH` for `name`, or checks `name` itself when it holds a `/`.
+pub(crate) fn find_program(name: &Path) -> Option<PathBuf> {
+    let is_exe = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.components().count() > 1 || name.is_absolute() {
+        return is_exe(name).then(|| name.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| is_exe(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_programs_on_path_and_by_path() {
+        assert!(find_program(Path::new("sh")).is_some());
+        assert!(find_program(Path::new("/bin/sh")).is_some());
+        assert!(find_program(Path::new("no-such-program-cutover")).is_none());
+        assert!(find_program(Path::new("./no/such/program")).is_none());
+    }
+
+    #[test]
+    fn tails_logs() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = dir.path().join("x.log");
+        std::fs::write(&p, "a\nb\nc\n").expect("write");
+        assert_eq!(log_tail(&p, 2), "    | b\n    | c");
+        assert_eq!(log_tail(&dir.path().join("none"), 2), "");
+    }
+}

@@ -1,0 +1,172 @@
+//! `cutover rehearse --blue-image/--green-image` on the real Docker engine: the two sample-app
+//! builds become tiny images (`docker import` of the binary and the libraries it loads, made
+//! here, removed at the end), cut over behind HAProxy with no failed request, and no container
+//! is left behind, also when blue is killed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod rehearse_support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use rehearse_support::*;
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// An image of `bin` that this test made; removed on drop.
+struct Image(String);
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["image", "rm", "--force", &self.0])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn require_docker() {
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "the Docker engine is not reachable: these tests run real containers\n  \
+         hint: start dockerd and make sure this user may use it (scripts/test needs it too)"
+    );
+}
+
+/// `bin` with its loader and libraries (as `ldd` resolves them here) as a one-layer image.
+fn image_of(bin: &Path, version: &str) -> Image {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let tag = format!(
+        "cutover-rehearse-test/sample-app:{version}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let stage = tempfile::tempdir().unwrap();
+    std::fs::copy(bin, stage.path().join("sample-app")).unwrap();
+    let ldd = Command::new("ldd").arg(bin).output().expect("run ldd");
+    assert!(ldd.status.success(), "ldd {}", bin.display());
+    for lib in String::from_utf8_lossy(&ldd.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+    {
+        let to = stage.path().join(lib.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        // `copy` follows symlinks: the file itself lands at the path the binary asks for.
+        std::fs::copy(lib, &to).unwrap_or_else(|e| panic!("copying {lib}: {e}"));
+    }
+    let mut tar = Command::new("tar")
+        .args(["-C", &stage.path().display().to_string(), "-cf", "-", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run tar");
+    let import = Command::new("docker")
+        .args([
+            "import",
+            "--change",
+            r#"ENTRYPOINT ["/sample-app"]"#,
+            "--change",
+            "USER 65532:65532",
+            "-",
+            &tag,
+        ])
+        .stdin(tar.stdout.take().expect("tar's stdout"))
+        .output()
+        .expect("run docker import");
+    assert!(tar.wait().expect("wait for tar").success(), "tar failed");
+    assert!(
+        import.status.success(),
+        "docker import: {}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    Image(tag)
+}
+
+/// Containers that cutover (process `pid`) started and that still exist.
+fn leftovers(pid: u32) -> String {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "--all",
+            "--filter",
+            &format!("name=cutover-rehearse-.*-{pid}-"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn image_args(dir: &Path, blue: &Image, green: &Image) -> Vec<String> {
+    [
+        "--output",
+        "json",
+        "--blue-image",
+        &blue.0,
+        "--green-image",
+        &green.0,
+        "--probe-before",
+        "500ms",
+        "--probe-after",
+        "500ms",
+        "--termination-wait",
+        "300ms",
+        "--stop-timeout",
+        "5s",
+        "--results",
+        &dir.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[test]
+fn images_cut_over_with_no_failed_request_and_leave_no_container() {
+    require_haproxy();
+    require_docker();
+    let (blue, green) = (image_of(&v1(), "0.0.1"), image_of(&v2(), "0.0.2"));
+    let dir = tempfile::tempdir().unwrap();
+    let args = image_args(dir.path(), &blue, &green);
+    let mut pid = 0;
+    let run = rehearse_with(&strs(&args), LIMIT, |p| pid = p);
+    assert_eq!(run.code, 0, "{run:?}");
+    let r = run.report();
+    assert_eq!(r.summary.failed, 0, "{run:?}");
+    let t = r.summary.transition.as_ref().expect("a transition");
+    assert_eq!((t.from.as_str(), t.to.as_str()), ("0.0.1", "0.0.2"));
+    // `docker stop` sent SIGTERM: the app drained and exited 0, and said so in its log.
+    let stopped = r.blue.stopped.as_ref().expect("blue stopped");
+    assert_eq!((stopped.code, stopped.forced), (Some(0), false), "{run:?}");
+    let log = std::fs::read_to_string(&r.blue.log).unwrap();
+    assert!(
+        log.contains("shutdown signal received"),
+        "blue's log: {log}"
+    );
+    assert_eq!(leftovers(pid), "", "containers left behind");
+}
+
+#[test]
+fn a_killed_blue_container_is_caught_and_removed() {
+    require_haproxy();
+    require_docker();
+    let (blue, green) = (image_of(&v1(), "0.0.1"), image_of(&v2(), "0.0.2"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = image_args(dir.path(), &blue, &green);
+    args.extend(["--inject-outage", "kill-blue"].map(String::from));
+    let mut pid = 0;
+    let run = rehearse_with(&strs(&args), LIMIT, |p| pid = p);
+    assert_eq!(run.code, 1, "{run:?}");
+    let r = run.report();
+    assert!(r.summary.failed > 0, "{run:?}");
+    assert!(r.summary.longest_failure.is_some(), "{run:?}");
+    assert_eq!(leftovers(pid), "", "containers left behind");
+}
