@@ -45,7 +45,7 @@ pub fn hint(text: &str) -> String {
     if t.contains("credential") {
         "configure AWS credentials (AWS_PROFILE, or the CodeBuild role); cutover uses the standard chain".into()
     } else if t.contains("region") {
-        "set AWS_REGION (or service.region in cutover.toml)".into()
+        "set AWS_REGION (for ECR, the region in the repository URI is used)".into()
     } else if t.contains("accessdenied") || t.contains("not authorized") {
         "the role needs ecr:GetAuthorizationToken (and push rights on the repository)".into()
     } else if t.contains("could not be sent") || t.contains("timed out") {

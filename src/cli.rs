@@ -358,8 +358,8 @@ pub struct SettingsArgs {
     #[arg(long = "tag", env = ev::TAGS, value_delimiter = ',', help_heading = "Settings")]
     pub tags: Option<Vec<String>>,
 
-    /// A build argument KEY=VALUE (repeatable)
-    #[arg(long = "build-arg", env = ev::BUILD_ARGS, value_delimiter = ',', value_name = "KEY=VALUE", help_heading = "Settings")]
+    /// A build argument KEY=VALUE (repeatable; values may hold commas, so the variable takes one)
+    #[arg(long = "build-arg", env = ev::BUILD_ARGS, value_name = "KEY=VALUE", help_heading = "Settings")]
     pub build_args: Option<Vec<String>>,
 
     /// The Dockerfile stage to build
@@ -375,7 +375,7 @@ pub struct SettingsArgs {
     pub cache_from: Option<Vec<String>>,
 
     /// The repository's tags are immutable: never move an existing tag
-    #[arg(long, env = ev::IMMUTABLE_TAGS, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", help_heading = "Settings")]
+    #[arg(long, env = ev::IMMUTABLE_TAGS, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new(), help_heading = "Settings")]
     pub immutable_tags: Option<bool>,
 
     /// The service's name (for messages and the plan)

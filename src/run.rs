@@ -75,7 +75,7 @@ fn dry_run(ctx: &Ctx, args: DryRunArgs) -> Result<Exit, Failure> {
         Some(i) => (parse_image("--image", i)?, "from --image"),
         None => {
             let mut image = require_repository(&s)?;
-            let hash = context::content_hash(&s.image.build_inputs())
+            let hash = context::content_hash(&s.build_inputs())
                 .context("hashing the build context for the image tag")
                 .map_err(Failure::usage)?;
             image.tag = Some(context::content_tag(&hash));
@@ -409,6 +409,9 @@ fn read_dir_files(root: &Path, dir: &Path, out: &mut Vec<ArtifactFile>) -> anyho
         let path = entry.path();
         if path.is_dir() {
             read_dir_files(root, &path, out)?;
+        } else if entry.file_name() == artifacts::write::MARKER {
+            // cutover's own bookkeeping, not part of the artifact.
+            continue;
         } else {
             let bytes = std::fs::read(&path)
                 .with_context(|| format!("cannot read `{}`", path.display()))?;
@@ -491,9 +494,11 @@ fn build_cmd(ctx: &Ctx, args: BuildArgs) -> Result<Exit, Failure> {
             credentials,
             progress: &progress,
         });
+        // Ctrl-C or SIGTERM (a CodeBuild timeout, `kill`): dropping the build stops docker and
+        // removes the private Docker config before the process ends.
         tokio::select! {
             r = build => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
+            _ = interrupted() => None,
         }
     });
     let result = match outcome {
@@ -557,6 +562,27 @@ fn finish_build(
         OutputFormat::Text => print_plan(&plan, ctx.quiet),
     }
     Ok(if valid { Exit::Ok } else { Exit::CheckFailed })
+}
+
+/// Completes on Ctrl-C or SIGTERM; never when signals cannot be listened for.
+async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    let int = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = int => {}
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -812,25 +838,7 @@ fn rehearse_cmd(ctx: &Ctx, args: crate::cli::RehearseArgs) -> Result<Exit, Failu
         }
     };
     // Ctrl-C, or SIGTERM (a CI timeout, `kill`): either way the children are stopped first.
-    let interrupt = async {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        let int = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            _ = term => {}
-            _ = int => {}
-        }
-    };
+    let interrupt = interrupted();
     let outcome = runtime()?
         .block_on(rehearse::rehearse(&opts, interrupt, &progress))
         .map_err(|e| match e {

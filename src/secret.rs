@@ -31,23 +31,28 @@ impl fmt::Display for Secret {
 }
 
 /// Replaces every known secret (and the base64 forms registries use) in text with `****`.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Redactor {
     needles: Vec<String>,
 }
 
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redactor({} secrets)", self.needles.len())
+    }
+}
+
 impl Redactor {
     pub fn add(&mut self, secret: &Secret) {
-        let s = secret.expose();
-        if s.len() >= 4 {
-            self.needles.push(s.to_string());
-        }
+        self.add_raw(secret.expose());
     }
 
     /// Adds a raw string that is secret in itself (e.g. a base64 `user:password` token).
     pub fn add_raw(&mut self, s: &str) {
-        if s.len() >= 4 {
+        if !s.is_empty() {
             self.needles.push(s.to_string());
+            // Longest first, so a secret that contains another is replaced whole.
+            self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
         }
     }
 

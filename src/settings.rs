@@ -805,7 +805,14 @@ fn resolve_appspec(
             .map(|c| c.name.clone()),
     };
     if lb_container.is_none() && !containers.is_empty() {
-        let s = errs.file_source(&[Seg::Key("containers")]);
+        let s = if args.containers.is_some() {
+            Source::Flag {
+                flag: "--container",
+                env: env_vars::CONTAINERS,
+            }
+        } else {
+            errs.file_source(&[Seg::Key("containers")])
+        };
         errs.push(
             s,
             "containers",
@@ -829,7 +836,11 @@ fn resolve_appspec(
     let network = network.and_then(|n| {
         let src = |errs: &Errors<'_>, key: &'static str| {
             if flag_net {
-                Source::Flag { flag: "--subnets/--security-groups/--assign-public-ip", env: env_vars::SUBNETS }
+                match key {
+                    "subnets" => Source::Flag { flag: "--subnets", env: env_vars::SUBNETS },
+                    "security_groups" => Source::Flag { flag: "--security-groups", env: env_vars::SECURITY_GROUPS },
+                    _ => Source::Flag { flag: "--assign-public-ip", env: env_vars::ASSIGN_PUBLIC_IP },
+                }
             } else {
                 errs.file_source(&[Seg::Key("appspec"), Seg::Key("network"), Seg::Key(key)])
             }
@@ -968,11 +979,18 @@ fn resolve_appspec(
     };
     for (e, f) in &hooks {
         if f.trim().is_empty() {
-            let s = errs.file_source(&[
-                Seg::Key("appspec"),
-                Seg::Key("hooks"),
-                Seg::Key(e.config_key()),
-            ]);
+            let s = if args.hooks.is_some() {
+                Source::Flag {
+                    flag: "--hook",
+                    env: env_vars::HOOKS,
+                }
+            } else {
+                errs.file_source(&[
+                    Seg::Key("appspec"),
+                    Seg::Key("hooks"),
+                    Seg::Key(e.config_key()),
+                ])
+            };
             errs.push(
                 s,
                 format!("appspec.hooks.{}", e.config_key()),

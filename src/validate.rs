@@ -172,15 +172,19 @@ pub fn validate(set: &ArtifactSet) -> Vec<Problem> {
             );
         }
     }
-    if let Some(f) = set.get(TASKDEF) {
-        if f.bytes.len() > taskdef::MAX_BYTES {
+    // The quota counts the task definition as sent, without the file's indentation.
+    let task_len = task
+        .as_ref()
+        .and_then(|t| serde_json::to_vec(t).ok())
+        .map(|b| b.len());
+    if let Some(len) = task_len {
+        if len > taskdef::MAX_BYTES {
             r.err(
                 "size",
                 TASKDEF,
                 "$",
                 format!(
-                    "{} bytes; a task definition may be at most 32 KiB",
-                    f.bytes.len()
+                    "{len} bytes (without indentation); a task definition may be at most 32 KiB"
                 ),
                 "move large values (environment, entry points) to secrets, files or a config store",
             );
@@ -842,6 +846,16 @@ fn check_slots(containers: &[Container], r: &mut Report) -> Vec<u32> {
             break;
         }
     }
+    // Slots 2 to 4 come from other input artifacts of the Deploy action; say so once.
+    if let Some(max) = slots.iter().copied().filter(|s| *s > 1).max() {
+        r.warn(
+            "taskdef-slot-artifact",
+            TASKDEF,
+            "$.containerDefinitions",
+            format!("<IMAGE2_NAME> to <IMAGE{max}_NAME> are filled from other artifacts, which this check cannot see"),
+            "give the CodeDeployToECS action ImageNArtifactName and ImageNContainerName for each, naming an artifact with its own imageDetail.json (an ECR source action writes one)",
+        );
+    }
     slots.into_iter().collect()
 }
 
@@ -884,14 +898,18 @@ fn check_appspec(s: &Value, file: &str, containers: Option<&[Container]>, r: &mu
             );
         }
     }
-    match get_key(top, "Resources", file, r) {
+    let (res_key, resources) = match get_entry(top, "Resources", file, r) {
+        Some((k, v)) => (format!("$.{k}"), Some(v)),
+        None => ("$.Resources".to_string(), None),
+    };
+    match resources {
         Some(Value::Array(res)) if res.len() == 1 => {
-            check_target_service(&res[0], file, containers, r)
+            check_target_service(&res[0], file, &format!("{res_key}[0]"), containers, r)
         }
         Some(Value::Array(res)) => r.err(
             "appspec-resources",
             file,
-            "$.Resources",
+            &res_key,
             format!(
                 "{} resources; an ECS AppSpec has exactly one TargetService",
                 res.len()
@@ -901,7 +919,7 @@ fn check_appspec(s: &Value, file: &str, containers: Option<&[Container]>, r: &mu
         Some(_) => r.err(
             "appspec-resources",
             file,
-            "$.Resources",
+            &res_key,
             "`Resources` is not a list".into(),
             "write `Resources:` followed by `- TargetService:`",
         ),
@@ -913,8 +931,8 @@ fn check_appspec(s: &Value, file: &str, containers: Option<&[Container]>, r: &mu
             "add the TargetService with its Type and Properties",
         ),
     }
-    if let Some(hooks) = get_key(top, "Hooks", file, r) {
-        check_hooks(hooks, file, r);
+    if let Some((key, hooks)) = get_entry(top, "Hooks", file, r) {
+        check_hooks(hooks, file, &format!("$.{key}"), r);
     }
 }
 
@@ -925,8 +943,18 @@ fn get_key<'v>(
     file: &str,
     r: &mut Report,
 ) -> Option<&'v Value> {
-    if let Some(v) = obj.get(key) {
-        return Some(v);
+    get_entry(obj, key, file, r).map(|(_, v)| v)
+}
+
+/// [`get_key`], also giving the key as written, for the paths of later problems.
+fn get_entry<'v>(
+    obj: &'v serde_json::Map<String, Value>,
+    key: &str,
+    file: &str,
+    r: &mut Report,
+) -> Option<(&'v str, &'v Value)> {
+    if let Some((k, v)) = obj.get_key_value(key) {
+        return Some((k.as_str(), v));
     }
     let (actual, v) = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key))?;
     r.warn(
@@ -936,16 +964,33 @@ fn get_key<'v>(
         format!("`{actual}` is written `{key}` in AWS's AppSpec reference"),
         &format!("write `{key}`; not every reader matches keys case-insensitively"),
     );
-    Some(v)
+    Some((actual.as_str(), v))
 }
 
-fn check_target_service(res: &Value, file: &str, containers: Option<&[Container]>, r: &mut Report) {
-    let base = "$.Resources[0]";
-    let Some(ts) = res
+fn check_target_service(
+    res: &Value,
+    file: &str,
+    base: &str,
+    containers: Option<&[Container]>,
+    r: &mut Report,
+) {
+    let entry = res
         .as_object()
-        .and_then(|o| o.values().next())
-        .and_then(Value::as_object)
-    else {
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.iter().next());
+    if let Some((name, _)) = entry {
+        if !name.eq_ignore_ascii_case("TargetService") {
+            r.err(
+                "appspec-resources",
+                file,
+                &format!("{base}.{name}"),
+                format!("the resource is named `{name}`; CodeDeploy reads `TargetService`"),
+                "write `- TargetService:`",
+            );
+            return;
+        }
+    }
+    let Some(ts) = entry.and_then(|(_, v)| v.as_object()) else {
         r.err(
             "appspec-resources",
             file,
@@ -955,11 +1000,7 @@ fn check_target_service(res: &Value, file: &str, containers: Option<&[Container]
         );
         return;
     };
-    let name = res
-        .as_object()
-        .and_then(|o| o.keys().next())
-        .cloned()
-        .unwrap_or_default();
+    let name = entry.map(|(k, _)| k.as_str()).unwrap_or_default();
     let base = format!("{base}.{name}");
     match get_key(ts, "Type", file, r).and_then(Value::as_str) {
         Some("AWS::ECS::Service") => {}
@@ -1261,8 +1302,7 @@ fn check_capacity_providers(cps: &Value, file: &str, p: &str, r: &mut Report) {
             );
             continue;
         };
-        if !o
-            .get("CapacityProvider")
+        if !get_key(o, "CapacityProvider", file, r)
             .and_then(Value::as_str)
             .is_some_and(|s| !s.is_empty())
         {
@@ -1274,7 +1314,7 @@ fn check_capacity_providers(cps: &Value, file: &str, p: &str, r: &mut Report) {
                 "name the capacity provider, e.g. FARGATE or FARGATE_SPOT",
             );
         }
-        match o.get("Weight").map(Value::as_i64) {
+        match get_key(o, "Weight", file, r).map(Value::as_i64) {
             None => {}
             Some(Some(w)) if (0..=1000).contains(&w) => positive_weight |= w > 0,
             Some(_) => r.err(
@@ -1285,7 +1325,7 @@ fn check_capacity_providers(cps: &Value, file: &str, p: &str, r: &mut Report) {
                 "write a whole number from 0 to 1000",
             ),
         }
-        if let Some(b) = o.get("Base") {
+        if let Some(b) = get_key(o, "Base", file, r) {
             with_base += 1;
             if !b.as_i64().is_some_and(|b| (0..=100_000).contains(&b)) {
                 r.err(
@@ -1318,12 +1358,12 @@ fn check_capacity_providers(cps: &Value, file: &str, p: &str, r: &mut Report) {
     }
 }
 
-fn check_hooks(hooks: &Value, file: &str, r: &mut Report) {
+fn check_hooks(hooks: &Value, file: &str, base: &str, r: &mut Report) {
     let Some(items) = hooks.as_array() else {
         r.err(
             "appspec-hooks",
             file,
-            "$.Hooks",
+            base,
             "Hooks is not a list".into(),
             "write each hook as a list item: `- BeforeInstall: my-function`",
         );
@@ -1331,7 +1371,7 @@ fn check_hooks(hooks: &Value, file: &str, r: &mut Report) {
     };
     let mut seen: BTreeMap<HookEvent, usize> = BTreeMap::new();
     for (i, it) in items.iter().enumerate() {
-        let at = format!("$.Hooks[{i}]");
+        let at = format!("{base}[{i}]");
         let Some(o) = it.as_object().filter(|o| o.len() == 1) else {
             r.err(
                 "appspec-hooks",
@@ -1357,7 +1397,7 @@ fn check_hooks(hooks: &Value, file: &str, r: &mut Report) {
                             "appspec-hooks",
                             file,
                             &format!("{at}.{event}"),
-                            format!("{event} is also given at $.Hooks[{prev}]"),
+                            format!("{event} is also given at {base}[{prev}]"),
                             "keep one function per hook",
                         );
                     }

@@ -447,3 +447,13 @@ fn dry_run_with_the_buildspec_gives_the_zip_the_deploy_stage_would_receive() {
     // Nothing of the machine was touched: the binary went beside the source.
     assert!(sb.exists(".cutover-bin/cutover"));
 }
+
+#[test]
+fn a_folder_of_hand_written_templates_is_never_replaced() {
+    let sb = Sandbox::sample();
+    let template = sb.read("ecs/taskdef.json");
+    let r = sb.run(&["dry-run", "--out", "ecs"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("cutover did not write"), "{r:?}");
+    assert_eq!(sb.read("ecs/taskdef.json"), template);
+}

@@ -60,18 +60,19 @@ async fn a_refusing_outage_is_found_with_its_length() {
     assert!(refused + reset == s.failed && reset <= 2, "{s:?}");
     let run = s.longest_failure.as_ref().expect("a failure run");
     assert_eq!(run.count, s.failed, "one outage, one run of failures");
-    // 200 ms at 200 requests/s: about 40 refused requests over about 195 ms.
+    // 200 ms at 200 requests/s: about 40 refused requests over about 195 ms (wide bounds: the
+    // machine running the tests may be busy).
     assert!(
-        (150.0..=260.0).contains(&s.longest_failure_ms),
+        (120.0..=450.0).contains(&s.longest_failure_ms),
         "{}",
         s.longest_failure_ms
     );
-    assert!((30..=52).contains(&run.count), "{}", run.count);
+    assert!((20..=90).contains(&run.count), "{}", run.count);
     let bound = run.between_successes_ms.expect("successes on both sides");
-    assert!(bound >= s.longest_failure_ms && bound <= 280.0, "{bound}");
+    assert!(bound >= s.longest_failure_ms && bound <= 500.0, "{bound}");
     // The window sits where the outage was.
     assert!(
-        (250.0..=380.0).contains(&run.first.offset_ms),
+        (200.0..=700.0).contains(&run.first.offset_ms),
         "{:?}",
         run.first
     );
@@ -109,7 +110,7 @@ async fn a_stalling_outage_is_found_as_timeouts() {
     let run = s.longest_failure.as_ref().expect("a failure run");
     assert_eq!(run.count, s.failed);
     assert!(
-        (150.0..=260.0).contains(&s.longest_failure_ms),
+        (120.0..=450.0).contains(&s.longest_failure_ms),
         "{}",
         s.longest_failure_ms
     );

@@ -83,7 +83,7 @@ fn canary_has_both_versions_answering_in_a_window() {
     assert_eq!(s.failed, 0, "{run:?}");
     let both = s.both_answered.as_ref().expect("a window of both versions");
     assert!(
-        both.duration_ms > 700.0 && both.duration_ms < 1500.0,
+        both.duration_ms > 500.0 && both.duration_ms < 2500.0,
         "both answered for {} ms, expected about the 1 s canary",
         both.duration_ms
     );
@@ -282,7 +282,8 @@ fn interrupt_stops_everything(signal: &str) {
     // A long canary, so the interrupt lands in the middle of it.
     args.extend(["--strategy", "canary:10:1", "--interval", "30s"].map(String::from));
     let run = rehearse_with(&strs(&args), LIMIT, |pid| {
-        std::thread::sleep(Duration::from_millis(1500));
+        // Well after green started (a busy machine may be slow), well before the 30 s canary ends.
+        std::thread::sleep(Duration::from_millis(4000));
         let status = std::process::Command::new("kill")
             .args([&format!("-{signal}"), &pid.to_string()])
             .status()

@@ -841,3 +841,67 @@ fn all_problems_are_reported_in_one_run() {
     );
     assert_eq!(errors(&set).len(), 3, "{:#?}", validate(&set));
 }
+
+#[test]
+fn a_resource_not_named_target_service() {
+    let set = edit_appspec(|v| {
+        let ts = v["Resources"][0]["TargetService"].take();
+        v["Resources"][0] = json!({ "Service": ts });
+    });
+    assert_errors(
+        &set,
+        &[(
+            "appspec-resources",
+            "appspec.yaml",
+            "$.Resources[0].Service",
+        )],
+    );
+}
+
+#[test]
+fn problems_under_a_lowercase_key_name_the_key_as_written() {
+    let set = edit_appspec(|v| {
+        v.as_object_mut().unwrap().remove("Hooks");
+        v["hooks"] = json!([{"BeforeDeploy": "fn"}]);
+    });
+    assert_errors(
+        &set,
+        &[("appspec-hooks", "appspec.yaml", "$.hooks[0].BeforeDeploy")],
+    );
+}
+
+#[test]
+fn capacity_provider_keys_match_case_insensitively() {
+    let set = edit_appspec(|v| {
+        props(v)["CapacityProviderStrategy"] =
+            json!([{"capacityProvider": "FARGATE", "weight": 1}]);
+    });
+    assert_errors(&set, &[]);
+}
+
+#[test]
+fn the_size_limit_counts_the_definition_without_indentation() {
+    // About 31 KiB of values: over 32 KiB once pretty-printed, under it as sent.
+    let set = edit_json("taskdef.json", |v| {
+        let env: Vec<Value> = (0..500)
+            .map(|i| json!({"name": format!("V{i:04}"), "value": "x".repeat(30)}))
+            .collect();
+        v["containerDefinitions"][0]["environment"] = json!(env);
+    });
+    assert!(set.get("taskdef.json").unwrap().bytes.len() > 32 * 1024);
+    assert_errors(&set, &[]);
+}
+
+#[test]
+fn slots_above_one_are_a_warning_about_other_artifacts() {
+    let set = edit_json("taskdef.json", |v| {
+        v["containerDefinitions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "envoy", "image": "<IMAGE2_NAME>"}));
+    });
+    assert_errors(&set, &[]);
+    assert!(validate(&set)
+        .iter()
+        .any(|p| p.rule == "taskdef-slot-artifact"));
+}

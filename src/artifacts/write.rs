@@ -13,6 +13,8 @@ pub enum WriteError {
     NotADirectory { path: PathBuf },
     #[error("`{path}` holds files cutover did not write ({others}); refusing to replace it")]
     ForeignFiles { path: PathBuf, others: String },
+    #[error("`{path}` holds artifact-named files that cutover did not write; refusing to replace it\n  hint: give --out a folder of its own (the default is out/)")]
+    NotOurs { path: PathBuf },
     #[error("writing `{path}`")]
     Io {
         path: PathBuf,
@@ -28,12 +30,18 @@ const OWN_FILES: &[&str] = &[
     super::taskdef::FILE_NAME,
     super::appspec::YAML_FILE_NAME,
     super::appspec::JSON_FILE_NAME,
+    MARKER,
 ];
 
-/// Replaces directory `out` with exactly the files of `set`.
+/// Written into every artifact directory cutover makes. A non-empty directory without it is not
+/// cutover's (a folder of hand-written templates named like artifacts, say) and is never replaced.
+pub const MARKER: &str = ".cutover-artifacts";
+
+/// Replaces directory `out` with exactly the files of `set` (and the marker).
 ///
-/// `out` must be absent, empty, or hold only artifact files (so a mistaken `--out .` cannot wipe a
-/// checkout). On any error the previous contents of `out` are left as they were.
+/// `out` must be absent, empty, or a directory cutover wrote before (it holds the marker and only
+/// artifact files), so a mistaken `--out .` or `--out <templates>` cannot delete anyone's files.
+/// On any error the previous contents of `out` are left as they were.
 pub fn write_atomically(set: &ArtifactSet, out: &Path) -> Result<(), WriteError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -57,6 +65,12 @@ pub fn write_atomically(set: &ArtifactSet, out: &Path) -> Result<(), WriteError>
                 others: others.join(", "),
             });
         }
+        let empty = fs::read_dir(out).map_err(io(out))?.next().is_none();
+        if !empty && !out.join(MARKER).is_file() {
+            return Err(WriteError::NotOurs {
+                path: out.to_path_buf(),
+            });
+        }
     }
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -70,7 +84,11 @@ pub fn write_atomically(set: &ArtifactSet, out: &Path) -> Result<(), WriteError>
         .prefix(&format!(".{base}.new-"))
         .tempdir_in(&parent)
         .map_err(io(&parent))?;
-    for f in &set.files {
+    let marker = super::ArtifactFile {
+        name: MARKER.to_string(),
+        bytes: b"written by cutover; the whole folder is replaced on the next run\n".to_vec(),
+    };
+    for f in set.files.iter().chain(std::iter::once(&marker)) {
         let path = staging.path().join(&f.name);
         let mut file = fs::File::create(&path).map_err(io(&path))?;
         file.write_all(&f.bytes).map_err(io(&path))?;
@@ -90,8 +108,16 @@ pub fn write_atomically(set: &ArtifactSet, out: &Path) -> Result<(), WriteError>
     };
     let staged = staging.keep();
     if let Err(e) = fs::rename(&staged, out) {
-        if let Some((_, old_path)) = &old {
-            let _ = fs::rename(old_path, out);
+        if let Some((old_dir, old_path)) = old {
+            if fs::rename(&old_path, out).is_err() {
+                // Never delete the previous set: keep it where it is and say where.
+                let kept = old_dir.keep();
+                let _ = fs::remove_dir_all(&staged);
+                return Err(WriteError::Io {
+                    path: kept.join("set"),
+                    source: e,
+                });
+            }
         }
         let _ = fs::remove_dir_all(&staged);
         return Err(WriteError::Io {
@@ -132,12 +158,24 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         names.sort();
-        assert_eq!(names, vec!["appspec.yaml", "taskdef.json"]);
+        assert_eq!(names, vec![MARKER, "appspec.yaml", "taskdef.json"]);
         let siblings: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(siblings, vec!["out"]);
+    }
+
+    #[test]
+    fn refuses_a_folder_of_templates_named_like_artifacts() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("taskdef.json"), "{\"family\": \"mine\"}").unwrap();
+        let err = write_atomically(&set(&["taskdef.json"]), dir.path()).unwrap_err();
+        assert!(matches!(err, WriteError::NotOurs { .. }), "{err}");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("taskdef.json")).unwrap(),
+            "{\"family\": \"mine\"}"
+        );
     }
 
     #[test]

@@ -550,7 +550,7 @@ fn print_summary(s: &Summary, quiet: bool) {
             if quiet && p.severity == Severity::Warning {
                 continue;
             }
-            println!("{}: {p}", a.zip);
+            crate::say!("{}: {p}", a.zip);
         }
     }
     if quiet {
@@ -564,7 +564,7 @@ fn print_summary(s: &Summary, quiet: bool) {
         }
         return;
     }
-    println!(
+    crate::say!(
         "build            {}  ({}, build number {})",
         if s.succeeded { "SUCCEEDED" } else { "FAILED" },
         s.build_id,
@@ -584,12 +584,12 @@ fn print_summary(s: &Summary, quiet: bool) {
             (None, Some(r)) => line.push_str(&format!("  {r}")),
             _ => {}
         }
-        println!("{}", line.trim_end());
+        crate::say!("{}", line.trim_end());
     }
     for (k, v) in &s.exported_variables {
         match v.as_str() {
-            Some(v) => println!("exported         {k}={v}"),
-            None => println!("exported         {k} (unset)"),
+            Some(v) => crate::say!("exported         {k}={v}"),
+            None => crate::say!("exported         {k} (unset)"),
         }
     }
     for a in &s.artifacts {
@@ -604,7 +604,7 @@ fn print_summary(s: &Summary, quiet: bool) {
         } else {
             "  (invalid)".to_string()
         };
-        println!("{what:<16} {}{check}: {}", a.zip, a.files.join(" "));
+        crate::say!("{what:<16} {}{check}: {}", a.zip, a.files.join(" "));
     }
 }
 

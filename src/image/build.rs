@@ -87,11 +87,13 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
     let started = Instant::now();
     let s = o.settings;
     let repo = o.repository.repository();
+    // Docker Hub's credentials live under this key in a Docker config.
     let host = o
         .repository
         .registry
         .clone()
-        .unwrap_or_else(|| "docker.io".to_string());
+        .filter(|r| r != "docker.io" && r != "index.docker.io")
+        .unwrap_or_else(|| "https://index.docker.io/v1/".to_string());
     let insecure = is_loopback_registry(&host);
 
     let (content_tag, tags) = plan_tags(s)?;
@@ -248,7 +250,7 @@ pub fn dry_run(settings: &Settings, repository: &ImageRef) -> Result<BuildResult
 
 /// The content-hash tag and all tags in order: commit, content hash, extra tags.
 fn plan_tags(s: &Settings) -> Result<(String, Vec<String>), BuildError> {
-    let hash = context::content_hash(&s.image.build_inputs())?;
+    let hash = context::content_hash(&s.build_inputs())?;
     let content_tag = context::content_tag(&hash);
     let commit = s
         .commit

@@ -40,17 +40,21 @@ pub struct BuildInputs<'a> {
     pub build_args: &'a [(String, String)],
     pub target: Option<&'a str>,
     pub platform: Option<&'a str>,
+    /// A folder (and its atomic-write staging siblings `.NAME.new-*`, `.NAME.old-*`) to leave out.
+    pub skip: Option<&'a Path>,
 }
 
-impl crate::settings::ImageSettings {
-    /// The inputs that decide the image's content.
+impl crate::settings::Settings {
+    /// The inputs that decide the image's content. The artifact folder is left out when it lies
+    /// inside the context: its files name the image, so hashing them would never settle.
     pub fn build_inputs(&self) -> BuildInputs<'_> {
         BuildInputs {
-            context: &self.context,
-            dockerfile: &self.dockerfile,
-            build_args: &self.build_args,
-            target: self.target.as_deref(),
-            platform: self.platform.as_deref(),
+            context: &self.image.context,
+            dockerfile: &self.image.dockerfile,
+            build_args: &self.image.build_args,
+            target: self.image.target.as_deref(),
+            platform: self.image.platform.as_deref(),
+            skip: Some(&self.out_dir),
         }
     }
 }
@@ -82,7 +86,13 @@ pub fn content_hash(inputs: &BuildInputs<'_>) -> Result<String, ContextError> {
 
     let ignore = Ignore::load(inputs.context)?;
     let mut files = Vec::new();
-    walk(inputs.context, inputs.context, &ignore, &mut files)?;
+    walk(
+        inputs.context,
+        inputs.context,
+        &ignore,
+        inputs.skip,
+        &mut files,
+    )?;
     files.sort();
     let mut buf = Vec::new();
     for rel in files {
@@ -139,6 +149,7 @@ fn walk(
     root: &Path,
     dir: &Path,
     ignore: &Ignore,
+    skip: Option<&Path>,
     out: &mut Vec<String>,
 ) -> Result<(), ContextError> {
     let entries = fs::read_dir(dir).map_err(|source| ContextError::Io {
@@ -159,16 +170,33 @@ fn walk(
             path: path.clone(),
             source,
         })?;
+        if ft.is_dir() && skip.is_some_and(|s| is_skipped(&path, s)) {
+            continue;
+        }
         if ft.is_dir() {
             // A directory is skipped whole only when no negation could bring a file back.
             if !ignore.is_ignored(&rel) || ignore.has_negations() {
-                walk(root, &path, ignore, out)?;
+                walk(root, &path, ignore, skip, out)?;
             }
         } else if !ignore.is_ignored(&rel) {
             out.push(rel);
         }
     }
     Ok(())
+}
+
+/// `path` is the skipped folder or one of its staging siblings.
+fn is_skipped(path: &Path, skip: &Path) -> bool {
+    if path == skip {
+        return true;
+    }
+    let (Some(name), Some(base)) = (path.file_name(), skip.file_name()) else {
+        return false;
+    };
+    let (name, base) = (name.to_string_lossy(), base.to_string_lossy());
+    path.parent() == skip.parent()
+        && (name.starts_with(&format!(".{base}.new-"))
+            || name.starts_with(&format!(".{base}.old-")))
 }
 
 /// `.dockerignore` rules: glob patterns (`*`, `?`, `**`) matched against the path relative to the
@@ -283,14 +311,25 @@ mod tests {
         fs::write(ctx.join("a.txt"), "one").unwrap();
         fs::write(ctx.join(".dockerignore"), "*.log\n").unwrap();
         let df = ctx.join("Dockerfile");
+        let out = ctx.join("out");
         let inputs = BuildInputs {
             context: ctx,
             dockerfile: &df,
             build_args: &[],
             target: None,
             platform: None,
+            skip: Some(&out),
         };
         let h1 = content_hash(&inputs).unwrap();
+        fs::create_dir_all(&out).unwrap();
+        fs::write(out.join("imageDetail.json"), "{}").unwrap();
+        fs::create_dir_all(ctx.join(".out.new-abc")).unwrap();
+        fs::write(ctx.join(".out.new-abc/taskdef.json"), "{}").unwrap();
+        assert_eq!(
+            content_hash(&inputs).unwrap(),
+            h1,
+            "the artifact folder is not part of the content"
+        );
         fs::write(ctx.join("x.log"), "noise").unwrap();
         assert_eq!(
             content_hash(&inputs).unwrap(),

@@ -134,8 +134,8 @@ pub fn render_marked(records: &[Record], summary: &Summary, marks: &[Mark]) -> S
     // Marks behind the data: the window of both versions, the longest failure run.
     if let Some(w) = &summary.both_answered {
         let (a, b) = (
-            x_of(t0 + us(w.from_offset_ms)),
-            x_of(t0 + us(w.to_offset_ms)),
+            x_of(t0.saturating_add(us(w.from_offset_ms))),
+            x_of(t0.saturating_add(us(w.to_offset_ms))),
         );
         let _ = write!(
             svg,
@@ -147,8 +147,8 @@ pub fn render_marked(records: &[Record], summary: &Summary, marks: &[Mark]) -> S
     }
     if let Some(f) = &summary.longest_failure {
         let (a, b) = (
-            x_of(t0 + us(f.first.offset_ms)),
-            x_of(t0 + us(f.last.offset_ms)),
+            x_of(t0.saturating_add(us(f.first.offset_ms))),
+            x_of(t0.saturating_add(us(f.last.offset_ms))),
         );
         let _ = write!(
             svg,
@@ -297,7 +297,7 @@ pub fn render_marked(records: &[Record], summary: &Summary, marks: &[Mark]) -> S
 
     // The first answer of the new version.
     if let Some(t) = &summary.transition {
-        let x = x_of(t0 + us(t.first_new.offset_ms));
+        let x = x_of(t0.saturating_add(us(t.first_new.offset_ms)));
         let _ = write!(
             svg,
             r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#000000" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" font-size="11">first {} at {:+.3} s</text>"##,

@@ -111,11 +111,12 @@ impl Sandbox {
         cmd
     }
 
-    /// Names of the files in a directory of the sandbox, sorted.
+    /// Names of the files in a directory of the sandbox, sorted, without cutover's marker file.
     pub fn list(&self, rel: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.path().join(rel))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != cutover::artifacts::write::MARKER)
             .collect();
         names.sort();
         names
