@@ -44,3 +44,8 @@ pub const CODEBUILD_BUILD_NUMBER: &str = "CODEBUILD_BUILD_NUMBER";
 pub const AWS_REGION: &str = "AWS_REGION";
 /// Honoured by the colour choice of our messages.
 pub const NO_COLOR: &str = "NO_COLOR";
+
+/// Standard AWS retry variables: when either is set, cutover leaves the retry policy to aws-config.
+pub const AWS_MAX_ATTEMPTS: &str = "AWS_MAX_ATTEMPTS";
+pub const AWS_RETRY_MODE: &str = "AWS_RETRY_MODE";
+
