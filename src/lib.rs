@@ -7,6 +7,7 @@ pub mod cli;
 pub mod env_vars;
 pub mod image;
 pub mod image_ref;
+pub mod live;
 pub mod output;
 pub mod probe;
 pub mod run;
