@@ -134,11 +134,23 @@ impl AwsError {
         } else {
             classify(e, code.as_deref())
         };
+        // The credential chain lists every provider it tried, one per line; one line is enough.
+        let detail = match credentials_error(e) {
+            Some(c) => format!(
+                "no usable AWS credentials ({})",
+                c.lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end_matches(" Attempted:")
+                    .trim_end_matches('.')
+            ),
+            None => error_text(e),
+        };
         AwsError {
             operation,
             kind,
             code,
-            detail: error_text(e),
+            detail,
         }
     }
 
@@ -172,7 +184,7 @@ where
     E: std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
-    if has_credentials_error(e) {
+    if credentials_error(e).is_some() {
         return Kind::Credentials;
     }
     match e {
@@ -188,19 +200,18 @@ where
     }
 }
 
-/// Whether a credentials provider failure is somewhere in the chain (found by type).
-fn has_credentials_error(e: &(dyn std::error::Error + 'static)) -> bool {
+/// The text of a credentials provider failure somewhere in the chain (found by type).
+fn credentials_error(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        if err
-            .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-            .is_some()
+        if let Some(c) =
+            err.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
         {
-            return true;
+            return Some(c.to_string());
         }
         cur = err.source();
     }
-    false
+    None
 }
 
 /// One line for an SDK error, by its variant (never by message text).
@@ -287,6 +298,53 @@ mod tests {
         assert_eq!(rc.mode(), aws_config::retry::RetryMode::Standard);
         assert!(retry_config(|n| n == "AWS_MAX_ATTEMPTS").is_none());
         assert!(retry_config(|n| n == "AWS_RETRY_MODE").is_none());
+    }
+
+    fn service_error(
+        code: &str,
+    ) -> SdkError<
+        aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesError,
+        aws_smithy_runtime_api::http::Response,
+    > {
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code(code)
+            .message("the service's words")
+            .build();
+        SdkError::service_error(
+            aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesError::generic(meta),
+            aws_smithy_runtime_api::http::Response::new(
+                400.try_into().expect("a status code"),
+                aws_smithy_types::body::SdkBody::empty(),
+            ),
+        )
+    }
+
+    #[test]
+    fn service_errors_are_classified_by_their_code() {
+        for (code, kind) in [
+            ("AccessDeniedException", Kind::AccessDenied),
+            ("AccessDenied", Kind::AccessDenied),
+            ("UnrecognizedClientException", Kind::Credentials),
+            ("InvalidClientTokenId", Kind::Credentials),
+            ("ExpiredTokenException", Kind::Credentials),
+            ("ThrottlingException", Kind::Throttled),
+            ("ValidationException", Kind::Other),
+        ] {
+            let e = AwsError::new("ecr:DescribeRepositories", &service_error(code), false);
+            assert_eq!(e.kind, kind, "{code}");
+            assert_eq!(e.code.as_deref(), Some(code));
+            assert_eq!(
+                e.to_string(),
+                format!("ecr:DescribeRepositories failed: {code}: the service's words")
+            );
+        }
+        let nf = AwsError::new(
+            "ecr:DescribeRepositories",
+            &service_error("RepositoryNotFoundException"),
+            true,
+        );
+        assert_eq!(nf.kind, Kind::NotFound);
+        assert!(nf.hint(Some("eu-west-1")).contains("`eu-west-1`"));
     }
 
     #[test]

@@ -78,9 +78,11 @@ pub struct Aws {
 impl Aws {
     pub async fn load(settings: &Settings) -> Result<Aws, LiveError> {
         let sdk = crate::aws::sdk_config(settings.region.as_deref()).await;
+        // An empty AWS_REGION counts as none.
         let region = sdk
             .region()
             .map(|r| r.as_ref().to_string())
+            .filter(|r| !r.is_empty())
             .ok_or(LiveError::NoRegion)?;
         Ok(Aws { sdk, region })
     }
