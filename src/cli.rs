@@ -60,6 +60,14 @@ pub enum Command {
     /// Rehearse the blue/green cutover on this machine: blue and green behind HAProxy, the
     /// traffic shifted as CodeDeploy would, blue drained and stopped, the probe throughout
     Rehearse(RehearseArgs),
+    /// Check the live AWS setup (ECS, CodeDeploy, load balancer, Lambda hooks, ECR) before a deployment
+    Verify(VerifyArgs),
+    /// Create, update, start and follow the CodePipeline pipeline
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+    /// Create, update, start and follow the CodeBuild project
+    #[command(subcommand)]
+    Codebuild(CodebuildCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -433,6 +441,194 @@ pub struct SettingsArgs {
     /// Write the AppSpec as yaml (appspec.yaml) or json (appspec.json)
     #[arg(long, env = ev::APPSPEC_FORMAT, value_enum, help_heading = "Settings")]
     pub appspec_format: Option<appspec::Format>,
+
+    /// Take the task definition template from the ECS service (--cluster/--service) instead of a file
+    #[arg(long, env = ev::FROM_SERVICE, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", help_heading = "Settings")]
+    pub from_service: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+
+    /// Also check that this image (repo:tag or repo@sha256:...) is in its ECR repository
+    #[arg(long, env = ev::IMAGE, value_name = "URI")]
+    pub image: Option<String>,
+
+    /// Also check that this digest (sha256:...) is in the configured repository
+    #[arg(long, env = ev::DIGEST, value_name = "DIGEST")]
+    pub digest: Option<String>,
+}
+
+/// The values filled into the pipeline and CodeBuild declarations; each overrides cutover.toml.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PipelineArgs {
+    /// The pipeline's name [default: the CodeDeploy application's]
+    #[arg(long, env = ev::PIPELINE_NAME, help_heading = "Pipeline")]
+    pub pipeline_name: Option<String>,
+
+    /// The pipeline declaration [default: pipeline/pipeline.yaml beside cutover.toml]
+    #[arg(long, env = ev::PIPELINE_DECLARATION, value_name = "FILE", help_heading = "Pipeline")]
+    pub declaration: Option<PathBuf>,
+
+    /// The pipeline's service role ARN (${PIPELINE_ROLE_ARN})
+    #[arg(long, env = ev::PIPELINE_ROLE_ARN, value_name = "ARN", help_heading = "Pipeline")]
+    pub role_arn: Option<String>,
+
+    /// The S3 artifact store bucket (${ARTIFACT_BUCKET})
+    #[arg(long, env = ev::ARTIFACT_BUCKET, value_name = "BUCKET", help_heading = "Pipeline")]
+    pub artifact_bucket: Option<String>,
+
+    /// The KMS key ARN of the artifact store (${ARTIFACT_KEY_ARN})
+    #[arg(long, env = ev::ARTIFACT_KEY_ARN, value_name = "ARN", help_heading = "Pipeline")]
+    pub artifact_key_arn: Option<String>,
+
+    /// The CodeConnections connection ARN (${CONNECTION_ARN})
+    #[arg(long, env = ev::CONNECTION_ARN, value_name = "ARN", help_heading = "Pipeline")]
+    pub connection_arn: Option<String>,
+
+    /// The source repository as owner/name (${FULL_REPOSITORY_ID})
+    #[arg(long, env = ev::FULL_REPOSITORY_ID, value_name = "OWNER/NAME", help_heading = "Pipeline")]
+    pub full_repository_id: Option<String>,
+
+    /// The branch built and deployed (${BRANCH_NAME}) [default: main]
+    #[arg(long, env = ev::BRANCH, help_heading = "Pipeline")]
+    pub branch: Option<String>,
+
+    /// The CodeBuild project (${CODEBUILD_PROJECT}) [default: <pipeline name>-build]
+    #[arg(long, env = ev::CODEBUILD_PROJECT, value_name = "NAME", help_heading = "Pipeline")]
+    pub codebuild_project: Option<String>,
+
+    /// The CodeBuild project declaration [default: pipeline/codebuild.yaml beside cutover.toml]
+    #[arg(long, env = ev::CODEBUILD_DECLARATION, value_name = "FILE", help_heading = "Pipeline")]
+    pub codebuild_declaration: Option<PathBuf>,
+
+    /// The CodeBuild project's service role ARN (${CODEBUILD_ROLE_ARN})
+    #[arg(long, env = ev::CODEBUILD_ROLE_ARN, value_name = "ARN", help_heading = "Pipeline")]
+    pub codebuild_role_arn: Option<String>,
+
+    /// Fill another placeholder: NAME=VALUE fills ${NAME} (repeatable)
+    #[arg(long = "var", env = ev::PIPELINE_VARS, value_delimiter = ',', value_name = "NAME=VALUE", help_heading = "Pipeline")]
+    pub vars: Option<Vec<String>>,
+}
+
+/// How long and how often a watch polls.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Give up (exit 1) after this long
+    #[arg(long, value_parser = parse_duration, default_value = "60m")]
+    pub timeout: std::time::Duration,
+
+    /// Time between two polls
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub interval: std::time::Duration,
+}
+
+// Parsed once per run: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Create the pipeline, or update it when the declaration differs (the difference is shown)
+    Apply(ApplyArgs),
+    /// Start an execution
+    Start(StartArgs),
+    /// The stages and actions of an execution (default: the latest), once
+    Status(ExecutionArgs),
+    /// Follow an execution (default: the latest) until it ends; the exit code follows its result
+    Watch(ExecutionWatchArgs),
+    /// Download an execution's build output from the artifact store, unpack it and validate it
+    Artifacts(PipelineArtifactsArgs),
+}
+
+// Parsed once per run: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum CodebuildCommand {
+    /// Create the CodeBuild project, or update it when the declaration differs (the difference is shown)
+    Apply(ApplyArgs),
+    /// Start a build of the project
+    Start(StartArgs),
+    /// Follow a build (default: the project's latest) until it ends; the exit code follows its result
+    Watch(BuildWatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+
+    /// Show the difference only and change nothing; exit 1 when there is one
+    #[arg(long)]
+    pub diff: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+
+    /// The source version to build (a branch, tag or commit); CodeBuild only
+    #[arg(long, value_name = "REF")]
+    pub source_version: Option<String>,
+
+    /// Follow the started execution or build until it ends
+    #[arg(long)]
+    pub watch: bool,
+
+    #[command(flatten)]
+    pub poll: WatchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutionArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+
+    /// The execution [default: the latest]
+    #[arg(long, value_name = "ID")]
+    pub execution_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutionWatchArgs {
+    #[command(flatten)]
+    pub execution: ExecutionArgs,
+    #[command(flatten)]
+    pub poll: WatchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildWatchArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+
+    /// The build ID (project:uuid) [default: the project's latest build]
+    #[arg(value_name = "BUILD_ID")]
+    pub build_id: Option<String>,
+
+    #[command(flatten)]
+    pub poll: WatchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineArtifactsArgs {
+    #[command(flatten)]
+    pub execution: ExecutionArgs,
+
+    /// The output artifact to download
+    #[arg(long, value_name = "NAME", default_value = "BuildOutput")]
+    pub artifact: String,
+
+    /// Download this object instead of looking the execution up (s3://BUCKET/KEY)
+    #[arg(long, value_name = "S3_URI", conflicts_with = "execution_id")]
+    pub from: Option<String>,
+
+    /// Where to unpack the artifact [default: artifacts/<execution or object>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

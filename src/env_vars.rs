@@ -65,3 +65,23 @@ pub const CODEBUILD_INITIATOR: &str = "CODEBUILD_INITIATOR";
 pub const CODEBUILD_START_TIME: &str = "CODEBUILD_START_TIME";
 pub const CODEBUILD_BUILD_SUCCEEDING: &str = "CODEBUILD_BUILD_SUCCEEDING";
 pub const AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+/// Standard AWS retry variables: when either is set, cutover leaves the retry policy to aws-config.
+pub const AWS_MAX_ATTEMPTS: &str = "AWS_MAX_ATTEMPTS";
+pub const AWS_RETRY_MODE: &str = "AWS_RETRY_MODE";
+
+/// `--from-service` / `[taskdef] from_service`: the template is the service's current task definition.
+pub const FROM_SERVICE: &str = "CUTOVER_FROM_SERVICE";
+
+/// `cutover pipeline` and `cutover codebuild` settings (the `[pipeline]` and `[codebuild]` sections).
+pub const PIPELINE_NAME: &str = "CUTOVER_PIPELINE_NAME";
+pub const PIPELINE_DECLARATION: &str = "CUTOVER_PIPELINE_DECLARATION";
+pub const PIPELINE_ROLE_ARN: &str = "CUTOVER_PIPELINE_ROLE_ARN";
+pub const ARTIFACT_BUCKET: &str = "CUTOVER_ARTIFACT_BUCKET";
+pub const ARTIFACT_KEY_ARN: &str = "CUTOVER_ARTIFACT_KEY_ARN";
+pub const CONNECTION_ARN: &str = "CUTOVER_CONNECTION_ARN";
+pub const FULL_REPOSITORY_ID: &str = "CUTOVER_FULL_REPOSITORY_ID";
+pub const BRANCH: &str = "CUTOVER_BRANCH";
+pub const PIPELINE_VARS: &str = "CUTOVER_PIPELINE_VARS";
+pub const CODEBUILD_PROJECT: &str = "CUTOVER_CODEBUILD_PROJECT";
+pub const CODEBUILD_DECLARATION: &str = "CUTOVER_CODEBUILD_DECLARATION";
+pub const CODEBUILD_ROLE_ARN: &str = "CUTOVER_CODEBUILD_ROLE_ARN";

@@ -10,6 +10,7 @@ pub mod env_vars;
 pub mod hooks;
 pub mod image;
 pub mod image_ref;
+pub mod live;
 pub mod output;
 pub mod probe;
 pub mod rehearse;

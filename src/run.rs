@@ -44,6 +44,27 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         } => hooks_install(&ctx, force),
         Command::Buildspec(args) => crate::buildspec::command::run(&ctx, &args),
         Command::Rehearse(args) => rehearse_cmd(&ctx, args),
+        Command::Verify(args) => crate::live::verify::verify_cmd(&ctx, args),
+        Command::Pipeline(cmd) => {
+            use crate::cli::PipelineCommand as P;
+            use crate::live::pipeline;
+            match cmd {
+                P::Apply(args) => pipeline::apply_cmd(&ctx, args),
+                P::Start(args) => pipeline::start_cmd(&ctx, args),
+                P::Status(args) => pipeline::status_cmd(&ctx, args),
+                P::Watch(args) => pipeline::watch_cmd(&ctx, args),
+                P::Artifacts(args) => pipeline::artifacts_cmd(&ctx, args),
+            }
+        }
+        Command::Codebuild(cmd) => {
+            use crate::cli::CodebuildCommand as C;
+            use crate::live::codebuild;
+            match cmd {
+                C::Apply(args) => codebuild::apply_cmd(&ctx, args),
+                C::Start(args) => codebuild::start_cmd(&ctx, args),
+                C::Watch(args) => codebuild::watch_cmd(&ctx, args),
+            }
+        }
     }
 }
 
@@ -125,6 +146,9 @@ pub struct Plan {
     pub hooks: Vec<String>,
     pub files: Vec<String>,
     pub problems: Vec<Problem>,
+    /// Where the task definition template came from, when it is the live service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taskdef_source: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -175,22 +199,7 @@ pub fn render_checked(
     push: &PushFacts,
     note: &str,
 ) -> Result<(ArtifactSet, Plan), Failure> {
-    let taskdef_path = s.taskdef.as_deref().ok_or_else(|| {
-        Failure::usage(anyhow::anyhow!(
-            "no task definition template\n  hint: set [taskdef] template in cutover.toml or pass --taskdef FILE"
-        ))
-    })?;
-    let template_text = std::fs::read_to_string(taskdef_path)
-        .with_context(|| {
-            format!(
-                "reading the task definition template `{}`",
-                taskdef_path.display()
-            )
-        })
-        .map_err(Failure::usage)?;
-    let template = artifacts::taskdef::parse_template(&template_text)
-        .with_context(|| format!("`{}`", taskdef_path.display()))
-        .map_err(Failure::usage)?;
+    let (template, source, from_service) = load_template(ctx, s)?;
     let containers = s
         .containers
         .iter()
@@ -229,7 +238,6 @@ pub fn render_checked(
         capacity_provider_strategy: s.appspec.capacity_provider_strategy.clone(),
         hooks: s.appspec.hooks.clone(),
     };
-    let source = display_path(taskdef_path, &ctx.cwd);
     let (set, mut problems) = artifacts::render(artifacts::RenderInput {
         image,
         push,
@@ -266,8 +274,34 @@ pub fn render_checked(
             .collect(),
         files: set.names().iter().map(|n| n.to_string()).collect(),
         problems,
+        taskdef_source: from_service.then_some(source),
     };
     Ok((set, plan))
+}
+
+/// The task definition template, where it came from, and whether that is the live service.
+fn load_template(ctx: &Ctx, s: &Settings) -> Result<(serde_json::Value, String, bool), Failure> {
+    if s.from_service {
+        let t = crate::live::service::fetch_template_blocking(s)?;
+        return Ok((t.template, t.source, true));
+    }
+    let taskdef_path = s.taskdef.as_deref().ok_or_else(|| {
+        Failure::usage(anyhow::anyhow!(
+            "no task definition template\n  hint: set [taskdef] template in cutover.toml, pass --taskdef FILE, or --from-service"
+        ))
+    })?;
+    let template_text = std::fs::read_to_string(taskdef_path)
+        .with_context(|| {
+            format!(
+                "reading the task definition template `{}`",
+                taskdef_path.display()
+            )
+        })
+        .map_err(Failure::usage)?;
+    let template = artifacts::taskdef::parse_template(&template_text)
+        .with_context(|| format!("`{}`", taskdef_path.display()))
+        .map_err(Failure::usage)?;
+    Ok((template, display_path(taskdef_path, &ctx.cwd), false))
 }
 
 fn print_plan(plan: &Plan, quiet: bool) {
@@ -280,6 +314,9 @@ fn print_plan(plan: &Plan, quiet: bool) {
         return;
     }
     crate::say!("image          {}  ({})", plan.image, plan.image_note);
+    if let Some(src) = &plan.taskdef_source {
+        crate::say!("taskdef        from {src}");
+    }
     for c in &plan.containers {
         let port = c
             .port
@@ -330,7 +367,7 @@ struct ValidateReport {
     problems: Vec<Problem>,
 }
 
-fn validate_cmd(ctx: &Ctx, args: &ValidateArgs) -> Result<Exit, Failure> {
+pub(crate) fn validate_cmd(ctx: &Ctx, args: &ValidateArgs) -> Result<Exit, Failure> {
     let set = read_artifact(&args.dir).map_err(Failure::usage)?;
     let problems = validate::validate(&set);
     let valid = !validate::has_errors(&problems);

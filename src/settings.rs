@@ -35,6 +35,10 @@ pub struct ConfigFile {
     pub appspec: AppSpecSection,
     #[serde(default)]
     pub artifacts: ArtifactsSection,
+    #[serde(default)]
+    pub pipeline: PipelineSection,
+    #[serde(default)]
+    pub codebuild: CodeBuildSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +75,8 @@ pub struct ImageSection {
 #[serde(deny_unknown_fields)]
 pub struct TaskdefSection {
     pub template: Option<PathBuf>,
+    /// Read the template from the ECS service's current task definition instead of a file.
+    pub from_service: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,6 +148,32 @@ pub struct HooksSection {
 #[serde(deny_unknown_fields)]
 pub struct ArtifactsSection {
     pub out: Option<PathBuf>,
+}
+
+/// `[pipeline]`: the values `cutover pipeline` fills into the declaration's `${PLACEHOLDER}`s.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    pub name: Option<String>,
+    pub declaration: Option<PathBuf>,
+    pub role_arn: Option<String>,
+    pub artifact_bucket: Option<String>,
+    pub artifact_key_arn: Option<String>,
+    pub connection_arn: Option<String>,
+    pub full_repository_id: Option<String>,
+    pub branch: Option<String>,
+    /// Values of further placeholders, by name (`MY_VAR = "x"` fills `${MY_VAR}`).
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+}
+
+/// `[codebuild]`: the CodeBuild project `cutover codebuild` manages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBuildSection {
+    pub project: Option<String>,
+    pub declaration: Option<PathBuf>,
+    pub role_arn: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,6 +275,90 @@ pub struct AppSpecSettings {
     pub hooks: Vec<(HookEvent, String)>,
 }
 
+/// The `[pipeline]` and `[codebuild]` values from the file (paths resolved); the flags of the
+/// `pipeline` and `codebuild` commands are laid over them by [`PipelineSettings::apply_flags`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PipelineSettings {
+    pub name: Option<String>,
+    pub declaration: PathBuf,
+    pub role_arn: Option<String>,
+    pub artifact_bucket: Option<String>,
+    pub artifact_key_arn: Option<String>,
+    pub connection_arn: Option<String>,
+    pub full_repository_id: Option<String>,
+    pub branch: Option<String>,
+    pub variables: BTreeMap<String, String>,
+    pub codebuild_project: Option<String>,
+    pub codebuild_declaration: PathBuf,
+    pub codebuild_role_arn: Option<String>,
+}
+
+impl PipelineSettings {
+    /// Lays the command's flags (or their variables) over the file's values.
+    pub fn apply_flags(
+        &mut self,
+        args: &crate::cli::PipelineArgs,
+        cwd: &Path,
+    ) -> Result<(), SettingsError> {
+        let cwd_rel = |p: &PathBuf| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                cwd.join(p)
+            }
+        };
+        let set = |slot: &mut Option<String>, v: &Option<String>| {
+            if let Some(v) = v {
+                *slot = Some(v.clone());
+            }
+        };
+        set(&mut self.name, &args.pipeline_name);
+        set(&mut self.role_arn, &args.role_arn);
+        set(&mut self.artifact_bucket, &args.artifact_bucket);
+        set(&mut self.artifact_key_arn, &args.artifact_key_arn);
+        set(&mut self.connection_arn, &args.connection_arn);
+        set(&mut self.full_repository_id, &args.full_repository_id);
+        set(&mut self.branch, &args.branch);
+        set(&mut self.codebuild_project, &args.codebuild_project);
+        set(&mut self.codebuild_role_arn, &args.codebuild_role_arn);
+        if let Some(p) = &args.declaration {
+            self.declaration = cwd_rel(p);
+        }
+        if let Some(p) = &args.codebuild_declaration {
+            self.codebuild_declaration = cwd_rel(p);
+        }
+        let mut errs = Vec::new();
+        for item in args.vars.iter().flatten() {
+            match item.split_once('=') {
+                Some((k, v)) if is_placeholder_name(k) => {
+                    self.variables.insert(k.to_string(), v.to_string());
+                }
+                _ => errs.push(SettingError {
+                    source: Source::Flag {
+                        flag: "--var",
+                        env: env_vars::PIPELINE_VARS,
+                    },
+                    key: "pipeline.variables".into(),
+                    message: format!("`{item}` is not NAME=VALUE with NAME in UPPER_SNAKE_CASE"),
+                    hint: Some("write --var MY_SETTING=value to fill ${MY_SETTING}".into()),
+                }),
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(SettingsError::Invalid(errs))
+        }
+    }
+}
+
+/// `UPPER_SNAKE`, the form of a declaration placeholder's name.
+pub fn is_placeholder_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_uppercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// Every setting, resolved and validated once, before any work starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -259,6 +375,10 @@ pub struct Settings {
     pub containers: Vec<ContainerSetting>,
     pub appspec: AppSpecSettings,
     pub out_dir: PathBuf,
+    /// The template is the service's current task definition (DescribeServices, then
+    /// DescribeTaskDefinition), not the file `taskdef`.
+    pub from_service: bool,
+    pub pipeline: PipelineSettings,
     /// The commit being built: CodeBuild's resolved source version (git's HEAD is read by the
     /// image module when this is absent).
     pub commit: Option<String>,
@@ -468,6 +588,27 @@ pub fn resolve(
     cwd: &Path,
     env: &dyn Env,
 ) -> Result<Settings, SettingsError> {
+    resolve_with(args, config, cwd, env, true)
+}
+
+/// [`resolve`] for the commands that render no artifacts (`verify`, `pipeline`, `codebuild`):
+/// an empty container list is not an error there.
+pub fn resolve_live(
+    args: &SettingsArgs,
+    config: Option<&Path>,
+    cwd: &Path,
+    env: &dyn Env,
+) -> Result<Settings, SettingsError> {
+    resolve_with(args, config, cwd, env, false)
+}
+
+fn resolve_with(
+    args: &SettingsArgs,
+    config: Option<&Path>,
+    cwd: &Path,
+    env: &dyn Env,
+    need_containers: bool,
+) -> Result<Settings, SettingsError> {
     let config_file = find_config(config, cwd);
     let (file, text) = match &config_file {
         Some(p) => load_file(p)?,
@@ -492,7 +633,7 @@ pub fn resolve(
     let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
     let cwd_rel = |p: PathBuf| if p.is_absolute() { p } else { cwd.join(p) };
 
-    let containers = resolve_containers(args, &file, &mut errs);
+    let containers = resolve_containers(args, &file, need_containers, &mut errs);
     let appspec = resolve_appspec(args, file.appspec, &containers, &mut errs);
 
     let build_args = match &args.build_args {
@@ -546,10 +687,65 @@ pub fn resolve(
             Err(e) => errs.push(r.source.clone(), "image.repository", e.to_string(), None),
         }
     }
+    let from_service = args
+        .from_service
+        .or(file.taskdef.from_service)
+        .unwrap_or(false);
+    let cluster = args.cluster.clone().or(file.service.cluster);
+    let service = args.service.clone().or(file.service.service);
+    if from_service && (cluster.is_none() || service.is_none()) {
+        let src = if args.from_service.is_some() {
+            Source::Flag {
+                flag: "--from-service",
+                env: env_vars::FROM_SERVICE,
+            }
+        } else {
+            errs.file_source(&[Seg::Key("taskdef"), Seg::Key("from_service")])
+        };
+        errs.push(
+            src,
+            "taskdef.from_service",
+            "reading the task definition from the service needs the cluster and the service",
+            Some("set [service] cluster and service in cutover.toml, or pass --cluster and --service"),
+        );
+    }
+    for (key, value) in &file.pipeline.variables {
+        if !is_placeholder_name(key) {
+            let s = errs.file_source(&[Seg::Key("pipeline"), Seg::Key("variables"), Seg::Key(key)]);
+            errs.push(
+                s,
+                format!("pipeline.variables.{key}"),
+                format!("`{key}` (= `{value}`) is not an UPPER_SNAKE_CASE placeholder name"),
+                Some("the name is what the declaration writes inside ${...}"),
+            );
+        }
+    }
+    let pipeline = PipelineSettings {
+        name: file.pipeline.name,
+        declaration: file
+            .pipeline
+            .declaration
+            .map(rel)
+            .unwrap_or_else(|| base.join("pipeline/pipeline.yaml")),
+        role_arn: file.pipeline.role_arn,
+        artifact_bucket: file.pipeline.artifact_bucket,
+        artifact_key_arn: file.pipeline.artifact_key_arn,
+        connection_arn: file.pipeline.connection_arn,
+        full_repository_id: file.pipeline.full_repository_id,
+        branch: file.pipeline.branch,
+        variables: file.pipeline.variables,
+        codebuild_project: file.codebuild.project,
+        codebuild_declaration: file
+            .codebuild
+            .declaration
+            .map(rel)
+            .unwrap_or_else(|| base.join("pipeline/codebuild.yaml")),
+        codebuild_role_arn: file.codebuild.role_arn,
+    };
     let settings = Settings {
         service_name: args.service_name.clone().or(file.service.name),
-        cluster: args.cluster.clone().or(file.service.cluster),
-        service: args.service.clone().or(file.service.service),
+        cluster,
+        service,
         region: file
             .service
             .region
@@ -597,6 +793,8 @@ pub fn resolve(
             .map(cwd_rel)
             .or(file.artifacts.out.map(rel))
             .unwrap_or_else(|| cwd.join("out")),
+        from_service,
+        pipeline,
         commit: env.var(env_vars::CODEBUILD_RESOLVED_SOURCE_VERSION),
         build_number: env.var(env_vars::CODEBUILD_BUILD_NUMBER),
         config_file: config_file.clone(),
@@ -643,6 +841,7 @@ pub fn parse_container_flag(s: &str) -> Result<ContainerSetting, String> {
 fn resolve_containers(
     args: &SettingsArgs,
     file: &ConfigFile,
+    need_containers: bool,
     errs: &mut Errors<'_>,
 ) -> Vec<ContainerSetting> {
     let from_flag = args.containers.is_some();
@@ -684,7 +883,7 @@ fn resolve_containers(
             errs.file_source(&[Seg::Key("containers"), Seg::Index(i), Seg::Key(key)])
         }
     };
-    if list.is_empty() && !from_flag {
+    if list.is_empty() && !from_flag && need_containers {
         let s = errs.file_source(&[]);
         errs.push(
             s,

@@ -91,11 +91,11 @@ pub async fn ecr_login(
         .send()
         .await
         .map_err(|e| {
-            let detail = crate::aws::error_text(&e);
+            let err = crate::aws::AwsError::new("ecr:GetAuthorizationToken", &e, false);
             AuthError::Ecr {
                 registry: registry.to_string(),
-                detail: detail.clone(),
-                hint: crate::aws::hint(&detail),
+                hint: err.hint(sdk.region().map(|r| r.as_ref())),
+                detail: err.detail,
             }
         })?;
     let token = out

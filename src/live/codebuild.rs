@@ -1,0 +1,505 @@
+//! `cutover codebuild`: `apply` (create the CodeBuild project from `pipeline/codebuild.yaml`, a
+//! CreateProject input with `${PLACEHOLDER}`s, or update it after showing the difference, or do
+//! nothing when there is none), `start` and `watch` (phases and status until the build ends).
+//! The live project is compared on the keys the declaration has: BatchGetProjects also returns
+//! server-side fields (`arn`, `created`, defaults) that are not differences.
+
+use std::path::Path;
+use std::time::Instant;
+
+use aws_sdk_codebuild::operation::create_project::CreateProjectInput;
+use aws_sdk_codebuild::operation::update_project::UpdateProjectInput;
+use aws_sdk_codebuild::types::Build;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::pipeline::{print_apply, resolve, Action, ApplyReport};
+use super::{declaration, model, Aws, LiveError};
+use crate::aws::AwsError;
+use crate::cli::{ApplyArgs, BuildWatchArgs, StartArgs, WatchArgs};
+use crate::output::{print_json, Exit, Failure, OutputFormat};
+use crate::run::Ctx;
+use crate::settings::Settings;
+
+/// The desired project: the file filled and parsed by the CodeBuild model.
+pub struct Desired {
+    pub json: Value,
+    pub name: String,
+    pub file: String,
+}
+
+pub fn load_desired(s: &Settings, cwd: &Path) -> Result<Desired, LiveError> {
+    let path = &s.pipeline.codebuild_declaration;
+    let file = path.strip_prefix(cwd).unwrap_or(path).display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LiveError::Io {
+        what: format!("cannot read the CodeBuild declaration `{file}` (set [codebuild] declaration or --codebuild-declaration)"),
+        source,
+    })?;
+    let filled = declaration::fill(&file, &text, &declaration::variables(s))?;
+    let input = model::from_json(
+        &format!("`{file}`"),
+        &filled,
+        CreateProjectInput::deserialize,
+    )?;
+    let name = input.name.clone().unwrap_or_default();
+    if name.is_empty() {
+        return Err(LiveError::Config(format!(
+            "`{file}` has no `name`\n  hint: write name: ${{CODEBUILD_PROJECT}}"
+        )));
+    }
+    Ok(Desired {
+        json: model::to_json("the project declaration", &input)?,
+        name,
+        file,
+    })
+}
+
+/// The live project as the declaration would write it: BatchGetProjects reports `badgeEnabled`
+/// as `badge.badgeEnabled`.
+pub fn live_as_input(project: &Value) -> Value {
+    let mut v = project.clone();
+    if let Some(o) = v.as_object_mut() {
+        if let Some(enabled) = o.get("badge").and_then(|b| b.get("badgeEnabled")).cloned() {
+            o.insert("badgeEnabled".into(), enabled);
+        }
+    }
+    v
+}
+
+pub async fn apply(
+    aws: &Aws,
+    desired: &Desired,
+    diff_only: bool,
+) -> Result<ApplyReport, LiveError> {
+    let cb = aws_sdk_codebuild::Client::new(&aws.sdk);
+    let out = cb
+        .batch_get_projects()
+        .names(&desired.name)
+        .send()
+        .await
+        .map_err(|e| aws.error(AwsError::new("codebuild:BatchGetProjects", &e, false)))?;
+    let report = |action, diff| ApplyReport {
+        kind: "CodeBuild project",
+        name: desired.name.clone(),
+        action,
+        diff,
+        version: None,
+    };
+    let Some(live) = out
+        .projects()
+        .iter()
+        .find(|p| p.name() == Some(desired.name.as_str()))
+    else {
+        if diff_only {
+            return Ok(report(Action::WouldCreate, None));
+        }
+        let input = model::from_json(
+            "the project declaration",
+            &desired.json,
+            CreateProjectInput::deserialize,
+        )?;
+        cb.create_project()
+            .set_name(input.name)
+            .set_description(input.description)
+            .set_source(input.source)
+            .set_secondary_sources(input.secondary_sources)
+            .set_source_version(input.source_version)
+            .set_secondary_source_versions(input.secondary_source_versions)
+            .set_artifacts(input.artifacts)
+            .set_secondary_artifacts(input.secondary_artifacts)
+            .set_cache(input.cache)
+            .set_environment(input.environment)
+            .set_service_role(input.service_role)
+            .set_timeout_in_minutes(input.timeout_in_minutes)
+            .set_queued_timeout_in_minutes(input.queued_timeout_in_minutes)
+            .set_encryption_key(input.encryption_key)
+            .set_tags(input.tags)
+            .set_vpc_config(input.vpc_config)
+            .set_badge_enabled(input.badge_enabled)
+            .set_logs_config(input.logs_config)
+            .set_file_system_locations(input.file_system_locations)
+            .set_build_batch_config(input.build_batch_config)
+            .set_concurrent_build_limit(input.concurrent_build_limit)
+            .set_auto_retry_limit(input.auto_retry_limit)
+            .send()
+            .await
+            .map_err(|e| aws.error(AwsError::new("codebuild:CreateProject", &e, false)))?;
+        return Ok(report(Action::Created, None));
+    };
+    let live_json = live_as_input(&model::to_json("the live project", live)?);
+    let diff = declaration::diff(
+        &declaration::normalize(&declaration::project(&live_json, &desired.json)),
+        &declaration::normalize(&desired.json),
+        &format!("live project {}", desired.name),
+        &desired.file,
+    );
+    match diff {
+        None => Ok(report(Action::Unchanged, None)),
+        Some(d) if diff_only => Ok(report(Action::WouldUpdate, Some(d))),
+        Some(d) => {
+            let input = model::from_json(
+                "the project declaration",
+                &desired.json,
+                UpdateProjectInput::deserialize,
+            )?;
+            cb.update_project()
+                .set_name(input.name)
+                .set_description(input.description)
+                .set_source(input.source)
+                .set_secondary_sources(input.secondary_sources)
+                .set_source_version(input.source_version)
+                .set_secondary_source_versions(input.secondary_source_versions)
+                .set_artifacts(input.artifacts)
+                .set_secondary_artifacts(input.secondary_artifacts)
+                .set_cache(input.cache)
+                .set_environment(input.environment)
+                .set_service_role(input.service_role)
+                .set_timeout_in_minutes(input.timeout_in_minutes)
+                .set_queued_timeout_in_minutes(input.queued_timeout_in_minutes)
+                .set_encryption_key(input.encryption_key)
+                .set_tags(input.tags)
+                .set_vpc_config(input.vpc_config)
+                .set_badge_enabled(input.badge_enabled)
+                .set_logs_config(input.logs_config)
+                .set_file_system_locations(input.file_system_locations)
+                .set_build_batch_config(input.build_batch_config)
+                .set_concurrent_build_limit(input.concurrent_build_limit)
+                .set_auto_retry_limit(input.auto_retry_limit)
+                .send()
+                .await
+                .map_err(|e| aws.error(AwsError::new("codebuild:UpdateProject", &e, false)))?;
+            Ok(report(Action::Updated, Some(d)))
+        }
+    }
+}
+
+pub fn apply_cmd(ctx: &Ctx, args: ApplyArgs) -> Result<Exit, Failure> {
+    let s = resolve(ctx, &args.settings, &args.pipeline)?;
+    let desired = load_desired(&s, &ctx.cwd)?;
+    let report = super::runtime()?.block_on(async {
+        let aws = Aws::load(&s).await?;
+        apply(&aws, &desired, args.diff).await
+    })?;
+    Ok(print_apply(ctx, &report))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builds.
+
+/// One build: its status and phases.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildView {
+    pub id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_phase: Option<String>,
+    pub phases: Vec<PhaseView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseView {
+    pub phase: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+pub fn build_view(b: &Build) -> BuildView {
+    BuildView {
+        id: b.id().unwrap_or_default().to_string(),
+        status: b
+            .build_status()
+            .map_or("UNKNOWN", |s| s.as_str())
+            .to_string(),
+        current_phase: b.current_phase().map(str::to_string),
+        phases: b
+            .phases()
+            .iter()
+            .map(|p| PhaseView {
+                phase: p.phase_type().map_or("?", |t| t.as_str()).to_string(),
+                status: p.phase_status().map(|s| s.as_str().to_string()),
+                seconds: p.duration_in_seconds(),
+                message: p
+                    .contexts()
+                    .iter()
+                    .filter_map(|c| c.message())
+                    .find(|m| !m.is_empty())
+                    .map(str::to_string),
+            })
+            .collect(),
+        logs: b.logs().and_then(|l| l.deep_link()).map(str::to_string),
+    }
+}
+
+pub fn is_final(status: &str) -> bool {
+    status != "IN_PROGRESS"
+}
+
+pub fn exit_for(status: &str) -> Exit {
+    if status == "SUCCEEDED" || status == "IN_PROGRESS" {
+        Exit::Ok
+    } else {
+        Exit::CheckFailed
+    }
+}
+
+pub fn render_build(b: &BuildView) -> String {
+    let mut out = format!("build {}  {}\n", b.id, b.status);
+    for p in &b.phases {
+        out += &format!("  {:<18} {}", p.phase, p.status.as_deref().unwrap_or("-"));
+        if let Some(s) = p.seconds {
+            out += &format!("  {s}s");
+        }
+        if let Some(m) = &p.message {
+            out += &format!("  {m}");
+        }
+        out.push('\n');
+    }
+    if let Some(l) = &b.logs {
+        out += &format!("  logs: {l}\n");
+    }
+    out
+}
+
+/// The phase lines that changed between two polls.
+pub fn progress_lines(before: Option<&BuildView>, now: &BuildView) -> Vec<String> {
+    let mut lines = Vec::new();
+    for p in &now.phases {
+        let old = before.and_then(|b| b.phases.iter().find(|x| x.phase == p.phase));
+        if old.map(|o| &o.status) != Some(&p.status) {
+            lines.push(format!(
+                "{}: {}",
+                p.phase,
+                p.status.as_deref().unwrap_or("started")
+            ));
+        }
+    }
+    if before.map(|b| &b.status) != Some(&now.status) {
+        lines.push(format!("build {}: {}", now.id, now.status));
+    }
+    lines
+}
+
+fn project_name(s: &Settings) -> Result<String, LiveError> {
+    match declaration::variables(s).remove("CODEBUILD_PROJECT") {
+        Some(declaration::Var::Value(v)) => Ok(v),
+        _ => Err(LiveError::Config(
+            "no CodeBuild project is configured\n  hint: set [codebuild] project in cutover.toml or pass --codebuild-project".into(),
+        )),
+    }
+}
+
+async fn get_build(aws: &Aws, id: &str) -> Result<BuildView, LiveError> {
+    let cb = aws_sdk_codebuild::Client::new(&aws.sdk);
+    let out = cb
+        .batch_get_builds()
+        .ids(id)
+        .send()
+        .await
+        .map_err(|e| aws.error(AwsError::new("codebuild:BatchGetBuilds", &e, false)))?;
+    out.builds()
+        .first()
+        .map(build_view)
+        .ok_or_else(|| LiveError::NotFound {
+            what: "CodeBuild build",
+            name: id.to_string(),
+            region: aws.region.clone(),
+            hint: "a build ID is PROJECT:UUID; omit it for the project's latest build".into(),
+        })
+}
+
+async fn latest_build(aws: &Aws, project: &str) -> Result<String, LiveError> {
+    let cb = aws_sdk_codebuild::Client::new(&aws.sdk);
+    let out = cb
+        .list_builds_for_project()
+        .project_name(project)
+        .sort_order(aws_sdk_codebuild::types::SortOrderType::Descending)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception())
+            {
+                LiveError::NotFound {
+                    what: "CodeBuild project",
+                    name: project.to_string(),
+                    region: aws.region.clone(),
+                    hint: "create it with `cutover codebuild apply`, or check [codebuild] project"
+                        .into(),
+                }
+            } else {
+                aws.error(AwsError::new("codebuild:ListBuildsForProject", &e, false))
+            }
+        })?;
+    out.ids().first().cloned().ok_or_else(|| {
+        LiveError::Config(format!(
+            "CodeBuild project `{project}` has no builds yet\n  hint: start one with `cutover codebuild start`"
+        ))
+    })
+}
+
+fn print_build(ctx: &Ctx, b: &BuildView) {
+    match ctx.output {
+        OutputFormat::Json => print_json(b),
+        OutputFormat::Text => crate::output::say_raw(&render_build(b)),
+    }
+}
+
+async fn watch(ctx: &Ctx, aws: &Aws, id: &str, poll: &WatchArgs) -> Result<Exit, LiveError> {
+    let started = Instant::now();
+    let mut last: Option<BuildView> = None;
+    loop {
+        let view = tokio::select! {
+            v = get_build(aws, id) => v?,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted: the build goes on in AWS");
+                return Ok(Exit::Interrupted);
+            }
+        };
+        if !ctx.quiet {
+            for line in progress_lines(last.as_ref(), &view) {
+                eprintln!("{line}");
+            }
+        }
+        if is_final(&view.status) {
+            print_build(ctx, &view);
+            return Ok(exit_for(&view.status));
+        }
+        if started.elapsed() + poll.interval > poll.timeout {
+            print_build(ctx, &view);
+            eprintln!(
+                "error: build {id} is still {} after {}s (--timeout)",
+                view.status,
+                poll.timeout.as_secs()
+            );
+            return Ok(Exit::CheckFailed);
+        }
+        last = Some(view);
+        tokio::select! {
+            _ = tokio::time::sleep(poll.interval) => {}
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted: the build goes on in AWS");
+                return Ok(Exit::Interrupted);
+            }
+        }
+    }
+}
+
+pub fn start_cmd(ctx: &Ctx, args: StartArgs) -> Result<Exit, Failure> {
+    let s = resolve(ctx, &crate::cli::SettingsArgs::default(), &args.pipeline)?;
+    let project = project_name(&s)?;
+    super::runtime()?
+        .block_on(async {
+            let aws = Aws::load(&s).await?;
+            let cb = aws_sdk_codebuild::Client::new(&aws.sdk);
+            let out = cb
+                .start_build()
+                .project_name(&project)
+                .set_source_version(args.source_version.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) {
+                        LiveError::NotFound {
+                            what: "CodeBuild project",
+                            name: project.clone(),
+                            region: aws.region.clone(),
+                            hint: "create it with `cutover codebuild apply`, or check [codebuild] project".into(),
+                        }
+                    } else {
+                        aws.error(AwsError::new("codebuild:StartBuild", &e, false))
+                    }
+                })?;
+            let id = out.build_value().and_then(Build::id).unwrap_or_default().to_string();
+            match ctx.output {
+                OutputFormat::Json if !args.watch => {
+                    print_json(&serde_json::json!({"project": project, "build_id": id}))
+                }
+                OutputFormat::Json => {}
+                OutputFormat::Text => crate::say!("started CodeBuild project `{project}`: build {id}"),
+            }
+            if args.watch {
+                watch(ctx, &aws, &id, &args.poll).await
+            } else {
+                Ok(Exit::Ok)
+            }
+        })
+        .map_err(Failure::from)
+}
+
+pub fn watch_cmd(ctx: &Ctx, args: BuildWatchArgs) -> Result<Exit, Failure> {
+    let s = resolve(ctx, &crate::cli::SettingsArgs::default(), &args.pipeline)?;
+    super::runtime()?
+        .block_on(async {
+            let aws = Aws::load(&s).await?;
+            let id = match &args.build_id {
+                Some(id) => id.clone(),
+                None => latest_build(&aws, &project_name(&s)?).await?,
+            };
+            watch(ctx, &aws, &id, &args.poll).await
+        })
+        .map_err(Failure::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn badge_is_compared_as_the_input_writes_it() {
+        let live = json!({"name": "p", "badge": {"badgeEnabled": false}});
+        assert_eq!(live_as_input(&live)["badgeEnabled"], json!(false));
+    }
+
+    #[test]
+    fn build_progress_and_exit_codes() {
+        let b = |status: &str, phases: &[(&str, Option<&str>)]| BuildView {
+            id: "p:1".into(),
+            status: status.into(),
+            current_phase: None,
+            phases: phases
+                .iter()
+                .map(|(p, s)| PhaseView {
+                    phase: p.to_string(),
+                    status: s.map(str::to_string),
+                    seconds: None,
+                    message: None,
+                })
+                .collect(),
+            logs: None,
+        };
+        let one = b(
+            "IN_PROGRESS",
+            &[("SUBMITTED", Some("SUCCEEDED")), ("QUEUED", None)],
+        );
+        assert_eq!(
+            progress_lines(None, &one),
+            vec![
+                "SUBMITTED: SUCCEEDED",
+                "QUEUED: started",
+                "build p:1: IN_PROGRESS"
+            ]
+        );
+        let two = b(
+            "FAILED",
+            &[
+                ("SUBMITTED", Some("SUCCEEDED")),
+                ("QUEUED", Some("SUCCEEDED")),
+                ("BUILD", Some("FAILED")),
+            ],
+        );
+        assert_eq!(
+            progress_lines(Some(&one), &two),
+            vec!["QUEUED: SUCCEEDED", "BUILD: FAILED", "build p:1: FAILED"]
+        );
+        assert_eq!(exit_for("FAILED"), Exit::CheckFailed);
+        assert_eq!(exit_for("SUCCEEDED"), Exit::Ok);
+        assert!(is_final("STOPPED") && !is_final("IN_PROGRESS"));
+    }
+}
