@@ -6,6 +6,7 @@ pub mod artifacts;
 pub mod aws;
 pub mod buildspec;
 pub mod cli;
+pub mod commands;
 pub mod env_vars;
 pub mod hooks;
 pub mod image;
