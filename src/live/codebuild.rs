@@ -4,8 +4,8 @@
 //! The live project is compared on the keys the declaration has: BatchGetProjects also returns
 //! server-side fields (`arn`, `created`, defaults) that are not differences.
 
+use crate::live::watch_until_final;
 use std::path::Path;
-use std::time::Instant;
 
 use aws_sdk_codebuild::operation::create_project::CreateProjectInput;
 use aws_sdk_codebuild::operation::update_project::UpdateProjectInput;
@@ -351,43 +351,7 @@ fn print_build(ctx: &Ctx, b: &BuildView) {
 }
 
 async fn watch(ctx: &Ctx, aws: &Aws, id: &str, poll: &WatchArgs) -> Result<Exit, LiveError> {
-    let started = Instant::now();
-    let mut last: Option<BuildView> = None;
-    loop {
-        let view = tokio::select! {
-            v = get_build(aws, id) => v?,
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("interrupted: the build goes on in AWS");
-                return Ok(Exit::Interrupted);
-            }
-        };
-        if !ctx.quiet {
-            for line in progress_lines(last.as_ref(), &view) {
-                eprintln!("{line}");
-            }
-        }
-        if is_final(&view.status) {
-            print_build(ctx, &view);
-            return Ok(exit_for(&view.status));
-        }
-        if started.elapsed() + poll.interval > poll.timeout {
-            print_build(ctx, &view);
-            eprintln!(
-                "error: build {id} is still {} after {}s (--timeout)",
-                view.status,
-                poll.timeout.as_secs()
-            );
-            return Ok(Exit::CheckFailed);
-        }
-        last = Some(view);
-        tokio::select! {
-            _ = tokio::time::sleep(poll.interval) => {}
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("interrupted: the build goes on in AWS");
-                return Ok(Exit::Interrupted);
-            }
-        }
-    }
+    watch_until_final(ctx, id, poll.interval, poll.timeout, || get_build(aws, id)).await
 }
 
 pub fn start_cmd(ctx: &Ctx, args: StartArgs) -> Result<Exit, Failure> {
@@ -444,6 +408,25 @@ pub fn watch_cmd(ctx: &Ctx, args: BuildWatchArgs) -> Result<Exit, Failure> {
             watch(ctx, &aws, &id, &args.poll).await
         })
         .map_err(Failure::from)
+}
+
+impl crate::live::Watched for BuildView {
+    const WHAT: &'static str = "build";
+    fn status(&self) -> &str {
+        &self.status
+    }
+    fn is_final(&self) -> bool {
+        is_final(&self.status)
+    }
+    fn exit(&self) -> Exit {
+        exit_for(&self.status)
+    }
+    fn progress(before: Option<&Self>, now: &Self) -> Vec<String> {
+        progress_lines(before, now)
+    }
+    fn print(&self, ctx: &Ctx) {
+        print_build(ctx, self)
+    }
 }
 
 #[cfg(test)]

@@ -119,6 +119,72 @@ pub fn short_name(arn_or_name: &str) -> &str {
     arn_or_name.rsplit('/').next().unwrap_or(arn_or_name)
 }
 
+/// What `watch` follows: a CodeBuild build or a pipeline execution.
+pub(crate) trait Watched: Sized {
+    /// "build" or "execution", for messages.
+    const WHAT: &'static str;
+    fn status(&self) -> &str;
+    fn is_final(&self) -> bool;
+    fn exit(&self) -> Exit;
+    /// The progress lines for what changed since `before`.
+    fn progress(before: Option<&Self>, now: &Self) -> Vec<String>;
+    /// The final view, to stdout.
+    fn print(&self, ctx: &crate::run::Ctx);
+}
+
+/// Polls with `fetch` until the watched thing ends or `timeout` passes, printing progress to
+/// stderr; the final view goes to stdout and the exit code follows the result. Ctrl-C or SIGTERM
+/// stops watching (the work goes on in AWS).
+pub(crate) async fn watch_until_final<V, F, Fut>(
+    ctx: &crate::run::Ctx,
+    id: &str,
+    interval: std::time::Duration,
+    timeout: std::time::Duration,
+    mut fetch: F,
+) -> Result<Exit, LiveError>
+where
+    V: Watched,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<V, LiveError>>,
+{
+    let started = std::time::Instant::now();
+    let mut last: Option<V> = None;
+    let gone_on = || {
+        eprintln!("interrupted: the {} goes on in AWS", V::WHAT);
+        Ok(Exit::Interrupted)
+    };
+    loop {
+        let view = tokio::select! {
+            v = fetch() => v?,
+            _ = crate::run::interrupted() => return gone_on(),
+        };
+        if !ctx.quiet {
+            for line in V::progress(last.as_ref(), &view) {
+                eprintln!("{line}");
+            }
+        }
+        if view.is_final() {
+            view.print(ctx);
+            return Ok(view.exit());
+        }
+        if started.elapsed() + interval > timeout {
+            view.print(ctx);
+            eprintln!(
+                "error: {} {id} is still {} after {}s (--timeout)",
+                V::WHAT,
+                view.status(),
+                timeout.as_secs()
+            );
+            return Ok(Exit::CheckFailed);
+        }
+        last = Some(view);
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = crate::run::interrupted() => return gone_on(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,8 @@
 //! execution ends) and `artifacts` (download an execution's build output from the S3 artifact
 //! store, unpack it and validate it).
 
+use crate::live::watch_until_final;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use aws_sdk_codepipeline::types::{ActionExecutionFilter, PipelineDeclaration};
 use serde::Serialize;
@@ -560,43 +560,10 @@ async fn watch(
     id: &str,
     poll: &WatchArgs,
 ) -> Result<Exit, LiveError> {
-    let started = Instant::now();
-    let mut last: Option<ExecutionView> = None;
-    loop {
-        let view = tokio::select! {
-            v = execution(aws, name, id) => v?,
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("interrupted: the execution goes on in AWS");
-                return Ok(Exit::Interrupted);
-            }
-        };
-        if !ctx.quiet {
-            for line in progress_lines(last.as_ref(), &view) {
-                eprintln!("{line}");
-            }
-        }
-        if is_final(&view.status) {
-            print_execution(ctx, &view);
-            return Ok(exit_for(&view.status));
-        }
-        if started.elapsed() + poll.interval > poll.timeout {
-            print_execution(ctx, &view);
-            eprintln!(
-                "error: execution {id} is still {} after {}s (--timeout)",
-                view.status,
-                poll.timeout.as_secs()
-            );
-            return Ok(Exit::CheckFailed);
-        }
-        last = Some(view);
-        tokio::select! {
-            _ = tokio::time::sleep(poll.interval) => {}
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("interrupted: the execution goes on in AWS");
-                return Ok(Exit::Interrupted);
-            }
-        }
-    }
+    watch_until_final(ctx, id, poll.interval, poll.timeout, || {
+        execution(aws, name, id)
+    })
+    .await
 }
 
 pub fn start_cmd(ctx: &Ctx, args: StartArgs) -> Result<Exit, Failure> {
@@ -849,6 +816,25 @@ pub fn artifacts_cmd(ctx: &Ctx, args: PipelineArtifactsArgs) -> Result<Exit, Fai
         );
     }
     crate::run::validate_cmd(ctx, &crate::cli::ValidateArgs { dir: out })
+}
+
+impl crate::live::Watched for ExecutionView {
+    const WHAT: &'static str = "execution";
+    fn status(&self) -> &str {
+        &self.status
+    }
+    fn is_final(&self) -> bool {
+        is_final(&self.status)
+    }
+    fn exit(&self) -> Exit {
+        exit_for(&self.status)
+    }
+    fn progress(before: Option<&Self>, now: &Self) -> Vec<String> {
+        progress_lines(before, now)
+    }
+    fn print(&self, ctx: &Ctx) {
+        print_execution(ctx, self)
+    }
 }
 
 #[cfg(test)]
