@@ -100,8 +100,8 @@ fn json(r: &Run) -> Value {
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {r:?}"))
 }
 
-/// The manifest digest the registry holds for `reference`, read with skopeo.
-fn registry_digest(reference: &str, creds: Option<(&str, &str)>) -> String {
+/// The raw manifest the registry holds for `reference`, read with skopeo.
+fn registry_manifest(reference: &str, creds: Option<(&str, &str)>) -> Vec<u8> {
     let mut cmd = Command::new("skopeo");
     cmd.args(["inspect", "--tls-verify=false", "--raw"]);
     if let Some((u, p)) = creds {
@@ -116,14 +116,19 @@ fn registry_digest(reference: &str, creds: Option<(&str, &str)>) -> String {
         "skopeo inspect {reference}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The digest of a manifest is the sha256 of its raw bytes.
+    out.stdout
+}
+
+/// The manifest digest the registry holds for `reference`: the sha256 of its raw bytes.
+fn registry_digest(reference: &str, creds: Option<(&str, &str)>) -> String {
+    let raw = registry_manifest(reference, creds);
     let hash = Command::new("sha256sum")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     use std::io::Write as _;
-    hash.stdin.as_ref().unwrap().write_all(&out.stdout).unwrap();
+    hash.stdin.as_ref().unwrap().write_all(&raw).unwrap();
     let done = hash.wait_with_output().unwrap();
     format!(
         "sha256:{}",
@@ -159,6 +164,22 @@ fn build_pushes_and_the_artifacts_name_the_registry_digest() {
     let detail: Value = serde_json::from_str(&sb.read("out/imageDetail.json")).unwrap();
     assert_eq!(detail["ImageURI"], format!("{repo}@{digest}"));
     assert_eq!(detail["ImageDigest"], digest.as_str());
+    // The size is the registry's layers summed, as ECR reports it; read back with skopeo.
+    let manifest: Value =
+        serde_json::from_slice(&registry_manifest(&format!("{repo}@{digest}"), None)).unwrap();
+    let layers: u64 = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .sum();
+    assert!(layers > 0);
+    assert_eq!(detail["ImageSizeInBytes"], layers.to_string().as_str());
+    let pushed_at = detail["ImagePushedAt"].as_str().expect("ImagePushedAt");
+    assert!(
+        pushed_at.contains(" UTC 20") && pushed_at.len() == "Mon Jan 21 20:04:00 UTC 2019".len(),
+        "{pushed_at}"
+    );
     let defs: Value = serde_json::from_str(&sb.read("out/imagedefinitions.json")).unwrap();
     assert_eq!(defs[0]["imageUri"], detail["ImageURI"]);
     assert_eq!(sb.run(&["validate", "out"]).code, 0);
@@ -169,6 +190,12 @@ fn build_pushes_and_the_artifacts_name_the_registry_digest() {
     let v2 = json(&again);
     assert_eq!(v2["skipped_build"], true, "{again:?}");
     assert_eq!(v2["digest"], digest.as_str());
+    let detail2: Value = serde_json::from_str(&sb.read("out/imageDetail.json")).unwrap();
+    assert_eq!(detail2["ImageSizeInBytes"], detail["ImageSizeInBytes"]);
+    assert!(
+        detail2.get("ImagePushedAt").is_none(),
+        "nothing was pushed by this run, so no push time is claimed: {detail2}"
+    );
     assert!(
         !again.stderr.contains("Step "),
         "no build step may run: {again:?}"

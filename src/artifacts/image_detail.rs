@@ -36,6 +36,46 @@ pub struct PushFacts {
     pub size_in_bytes: Option<u64>,
 }
 
+/// A time as the ECR source action writes `ImagePushedAt` (`Mon Jan 21 20:04:00 UTC 2019`, the
+/// format of the example in CodePipeline's image definitions file reference).
+pub fn pushed_at(t: std::time::SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{} {} {:02} {:02}:{:02}:{:02} UTC {year}",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        day,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month 1-12, day 1-31), proleptic Gregorian (H. Hinnant's
+/// `civil_from_days`, for non-negative days).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 impl ImageDetail {
     /// `ImageURI` is digest-pinned (`repo@sha256:...`) when the digest is known, else `repo:tag`.
     pub fn new(image: &ImageRef, facts: &PushFacts) -> Self {
@@ -71,6 +111,16 @@ impl ImageDetail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pushed_at_is_written_as_the_ecr_source_action_does() {
+        let at = |secs| pushed_at(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+        // The reference's example, and `date -u -d @...` for the others.
+        assert_eq!(at(1_548_101_040), "Mon Jan 21 20:04:00 UTC 2019");
+        assert_eq!(at(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(at(951_868_799), "Tue Feb 29 23:59:59 UTC 2000");
+        assert_eq!(at(1_795_726_327), "Thu Nov 26 20:52:07 UTC 2026");
+    }
 
     #[test]
     fn digest_pins_the_uri_and_keeps_the_tag() {

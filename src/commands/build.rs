@@ -126,8 +126,8 @@ pub(crate) fn finish_build(
     image.digest = result.digest.clone();
     let facts = PushFacts {
         tags: result.tags.clone(),
-        pushed_at: None,
-        size_in_bytes: None,
+        pushed_at: result.pushed_at.clone(),
+        size_in_bytes: result.size_in_bytes,
     };
     let note = if result.dry_run {
         "dry-run: the content-hash tag a build would push"

@@ -60,6 +60,11 @@ pub struct BuildResult {
     pub tags: Vec<String>,
     pub content_tag: String,
     pub digest: Option<String>,
+    /// The pushed image's compressed layers summed, as the registry holds them (ECR's
+    /// `imageSizeInBytes`); known once the image is in the registry.
+    pub size_in_bytes: Option<u64>,
+    /// When this run's push finished (`ImagePushedAt`); `None` when nothing was pushed now.
+    pub pushed_at: Option<String>,
     /// `repository@digest` when pushed, else `repository:tag`.
     pub image_uri: String,
     pub pushed: bool,
@@ -135,8 +140,10 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
     let mut skipped_build = false;
     let mut cache_from = None;
     let mut digest = None;
+    let mut size_in_bytes = None;
+    let mut pushed_at = None;
     if o.push {
-        if let Remote::Present { digest: d } = registry::remote_manifest(
+        if let Remote::Present { digest: d, size } = registry::remote_manifest(
             &docker,
             &format!("{repo}:{content_tag}"),
             insecure,
@@ -146,6 +153,7 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
         {
             skipped_build = true;
             digest = d;
+            size_in_bytes = size;
             (o.progress)(&format!(
                 "registry has {repo}:{content_tag}: same content, skipping the build"
             ));
@@ -161,7 +169,7 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
         for tag in tags.iter().filter(|t| **t != content_tag) {
             let reference = format!("{repo}:{tag}");
             match registry::remote_manifest(&docker, &reference, insecure, auth_hint).await? {
-                Remote::Present { digest: d } if d.is_some() && d == digest => continue,
+                Remote::Present { digest: d, .. } if d.is_some() && d == digest => continue,
                 Remote::Present { .. } if immutable_tags => {
                     return Err(BuildError::ImmutableTag {
                         tag: tag.clone(),
@@ -202,8 +210,19 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
         if o.push {
             let first = format!("{repo}:{content_tag}");
             digest = Some(push(&docker, &first, auth_hint, o.progress).await?);
+            pushed_at = Some(crate::artifacts::image_detail::pushed_at(
+                std::time::SystemTime::now(),
+            ));
             for tag in tags.iter().filter(|t| **t != content_tag) {
                 push(&docker, &format!("{repo}:{tag}"), auth_hint, o.progress).await?;
+            }
+            // The size is the registry's: one more manifest read; the push has succeeded, so a
+            // failure here only leaves the size out.
+            match registry::remote_manifest(&docker, &first, insecure, auth_hint).await {
+                Ok(Remote::Present { size, .. }) => size_in_bytes = size,
+                Ok(Remote::Absent) | Err(_) => (o.progress)(
+                    "warning: could not read the pushed manifest; ImageSizeInBytes is left out",
+                ),
             }
         }
     }
@@ -218,6 +237,8 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
         tags,
         content_tag,
         digest,
+        size_in_bytes,
+        pushed_at,
         image_uri,
         pushed: o.push,
         skipped_build,
@@ -240,6 +261,8 @@ pub fn dry_run(settings: &Settings, repository: &ImageRef) -> Result<BuildResult
         tags,
         content_tag,
         digest: None,
+        size_in_bytes: None,
+        pushed_at: None,
         pushed: false,
         skipped_build: false,
         cache_from: None,

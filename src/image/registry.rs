@@ -8,9 +8,11 @@ use super::docker::{first_line, Docker, DockerError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remote {
     Absent,
-    /// The tag exists; the digest is known for single-platform manifests.
+    /// The tag exists; the digest and size are known for single-platform manifests.
     Present {
         digest: Option<String>,
+        /// The image's compressed layers summed, as the registry stores them.
+        size: Option<u64>,
     },
 }
 
@@ -51,6 +53,7 @@ pub async fn remote_manifest(
     if f.code == 0 {
         return Ok(Remote::Present {
             digest: digest_of(&f.stdout),
+            size: size_of(&f.stdout),
         });
     }
     let err = f.stderr.to_ascii_lowercase();
@@ -122,6 +125,28 @@ fn digest_of(stdout: &str) -> Option<String> {
         }
     }
     Some(desc)
+}
+
+/// The image's size from `manifest inspect -v` output: the sum of the manifest's layer sizes
+/// (compressed, as pushed), which is what ECR reports as `imageSizeInBytes`. `None` for a
+/// multi-platform index, which has no layers of its own.
+fn size_of(stdout: &str) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_str(stdout).ok()?;
+    let raw: Option<serde_json::Value> = v
+        .get("Raw")
+        .and_then(|r| r.as_str())
+        .and_then(base64_decode)
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let manifest = raw
+        .as_ref()
+        .or_else(|| v.get("SchemaV2Manifest"))
+        .or_else(|| v.get("OCIManifest"))?;
+    manifest
+        .get("layers")?
+        .as_array()?
+        .iter()
+        .map(|l| l.get("size").and_then(serde_json::Value::as_u64))
+        .sum()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -218,5 +243,21 @@ mod tests {
             base64_encode(raw)
         );
         assert_eq!(digest_of(&out), Some(d));
+    }
+
+    #[test]
+    fn size_is_the_sum_of_the_layers() {
+        let raw =
+            br#"{"schemaVersion":2,"config":{"size":1000},"layers":[{"size":30},{"size":12}]}"#;
+        let out = format!(r#"{{"Raw": "{}"}}"#, base64_encode(raw));
+        assert_eq!(size_of(&out), Some(42));
+        // Without the raw bytes, the parsed manifest docker prints.
+        let parsed = r#"{"OCIManifest": {"layers": [{"size": 5}]}}"#;
+        assert_eq!(size_of(parsed), Some(5));
+        // An index has no layers; a layer without a size makes the sum unknown.
+        let index = format!(r#"{{"Raw": "{}"}}"#, base64_encode(br#"{"manifests":[]}"#));
+        assert_eq!(size_of(&index), None);
+        let broken = format!(r#"{{"Raw": "{}"}}"#, base64_encode(br#"{"layers":[{}]}"#));
+        assert_eq!(size_of(&broken), None);
     }
 }
