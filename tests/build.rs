@@ -261,11 +261,14 @@ fn credentials_from_the_environment_and_refused_ones() {
         .env("CUTOVER_REGISTRY_PASSWORD", wrong);
     let r = build(&sb, &[]);
     assert_eq!(r.code, 3, "{r:?}");
-    // `docker manifest inspect` reports a refused credential as "no such manifest", so the refusal
-    // surfaces at the push.
+    // The credentials are checked before the build, not found out at the push.
     assert!(
-        r.stderr.contains("unauthorized") && r.stderr.contains("was refused"),
+        r.stderr.contains("refused the credentials") && r.stderr.contains("was refused"),
         "{r:?}"
+    );
+    assert!(
+        !r.stderr.contains("Step "),
+        "nothing may be built with refused credentials: {r:?}"
     );
     assert!(
         !r.stderr.contains(wrong) && !r.stdout.contains(wrong),

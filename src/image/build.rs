@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::auth::{self, PrivateConfig};
+use super::auth;
 use super::context;
 use super::docker::{tail, Docker, DockerError};
 use super::registry::{self, is_loopback_registry, RegistryError, Remote};
@@ -107,7 +107,7 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
 
     // Credentials first: ECR token, explicit pair, or the user's own Docker config.
     let mut immutable_tags = o.immutable_tags;
-    let private: Option<PrivateConfig> = if let Some((account, region)) = o.repository.ecr() {
+    let login: Option<(String, Secret)> = if let Some((account, region)) = o.repository.ecr() {
         (o.progress)(&format!("ECR: getting a token for {host}"));
         let sdk = crate::aws::sdk_config(Some(&region)).await;
         let (user, password) = auth::ecr_login(&sdk, &host, &account).await?;
@@ -116,11 +116,13 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
             (o.progress)("ECR: the repository's tags are immutable");
             immutable_tags = true;
         }
-        Some(auth::private_config(&host, &user, &password)?)
-    } else if let Some((user, password)) = &o.credentials {
-        Some(auth::private_config(&host, user, password)?)
+        Some((user, password))
     } else {
-        None
+        o.credentials.clone()
+    };
+    let private = match &login {
+        Some((user, password)) => Some(auth::private_config(&host, user, password)?),
+        None => None,
     };
     let docker = Docker {
         config_dir: private.as_ref().map(|p| p.dir.path().to_path_buf()),
@@ -136,6 +138,13 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
     } else {
         "log in with `docker login <registry>`, or set CUTOVER_REGISTRY_USERNAME and CUTOVER_REGISTRY_PASSWORD"
     };
+
+    if o.push {
+        if let Some((user, password)) = &login {
+            (o.progress)(&format!("checking the credentials with {host}"));
+            registry::check_login(&docker, &host, user, password, auth_hint).await?;
+        }
+    }
 
     let mut skipped_build = false;
     let mut cache_from = None;

@@ -130,6 +130,34 @@ impl Docker {
         })
     }
 
+    /// `docker login --password-stdin`: the engine checks the credentials against the registry
+    /// (and the private config gets them again). The password goes through a pipe, never argv.
+    pub async fn login(
+        &self,
+        host: &str,
+        user: &str,
+        password: &crate::secret::Secret,
+    ) -> Result<Finished, DockerError> {
+        use tokio::io::AsyncWriteExt as _;
+        let mut child = self
+            .command(&["login", "--username", user, "--password-stdin", host])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(DockerError::Spawn)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A write error means docker exited early; its output says why.
+            let _ = stdin.write_all(password.expose().as_bytes()).await;
+        }
+        let out = child.wait_with_output().await.map_err(DockerError::Spawn)?;
+        Ok(Finished {
+            code: out.status.code().unwrap_or(-1),
+            stdout: self.redactor.clean(&String::from_utf8_lossy(&out.stdout)),
+            stderr: self.redactor.clean(&String::from_utf8_lossy(&out.stderr)),
+        })
+    }
+
     /// The engine's version, or [`DockerError::EngineDown`].
     pub async fn engine_version(&self) -> Result<String, DockerError> {
         let f = self

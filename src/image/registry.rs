@@ -82,6 +82,41 @@ pub async fn remote_manifest(
     }
 }
 
+/// Checks credentials cutover holds before anything is built: `docker manifest inspect` reports a
+/// refused credential as a missing manifest, so without this a wrong password would show only at
+/// the push, after the whole build.
+pub async fn check_login(
+    docker: &Docker,
+    host: &str,
+    user: &str,
+    password: &crate::secret::Secret,
+    auth_hint: &str,
+) -> Result<(), RegistryError> {
+    let f = docker.login(host, user, password).await?;
+    if f.code == 0 {
+        return Ok(());
+    }
+    let err = f.stderr.to_ascii_lowercase();
+    let detail = first_line(&f.stderr);
+    Err(if classify_auth(&err) {
+        RegistryError::Unauthorized {
+            reference: host.to_string(),
+            detail,
+            hint: auth_hint.to_string(),
+        }
+    } else if classify_unreachable(&err) {
+        RegistryError::Unreachable {
+            reference: host.to_string(),
+            detail,
+        }
+    } else {
+        RegistryError::Other {
+            reference: host.to_string(),
+            detail,
+        }
+    })
+}
+
 pub fn classify_auth(lower: &str) -> bool {
     [
         "unauthorized",
