@@ -94,7 +94,28 @@ pub fn write_atomically(set: &ArtifactSet, out: &Path) -> Result<(), WriteError>
         file.write_all(&f.bytes).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;
     }
-    // Move the old set aside first: rename cannot replace a non-empty directory.
+    let staged = staging.keep();
+    if out.exists() {
+        match exchange(&staged, out) {
+            // One atomic step: `out` holds the new set, `staged` the previous one.
+            Ok(()) => {
+                sync_dir(&parent);
+                let _ = fs::remove_dir_all(&staged);
+                return Ok(());
+            }
+            // A filesystem without RENAME_EXCHANGE: the two-rename fallback below.
+            Err(e) if unsupported(&e) => {}
+            Err(e) => {
+                let _ = fs::remove_dir_all(&staged);
+                return Err(WriteError::Io {
+                    path: out.to_path_buf(),
+                    source: e,
+                });
+            }
+        }
+    }
+    // Move the old set aside first: rename cannot replace a non-empty directory. Between the two
+    // renames `out` is briefly absent (never partial).
     let old = if out.exists() {
         let old = tempfile::Builder::new()
             .prefix(&format!(".{base}.old-"))
@@ -106,7 +127,6 @@ pub fn write_atomically(set: &ArtifactSet, out: &Path) -> Result<(), WriteError>
     } else {
         None
     };
-    let staged = staging.keep();
     if let Err(e) = fs::rename(&staged, out) {
         if let Some((old_dir, old_path)) = old {
             if fs::rename(&old_path, out).is_err() {
@@ -125,9 +145,40 @@ pub fn write_atomically(set: &ArtifactSet, out: &Path) -> Result<(), WriteError>
             source: e,
         });
     }
+    sync_dir(&parent);
     // `old`'s TempDir removes the previous set when dropped.
     drop(old);
     Ok(())
+}
+
+/// Swaps two directories in one step (Linux `renameat2` with `RENAME_EXCHANGE`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(std::io::Error::from)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+}
+
+/// Errors that mean "this kernel or filesystem cannot exchange", not "the exchange failed".
+fn unsupported(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::Unsupported
+        || matches!(
+            e.raw_os_error(),
+            Some(code) if code == rustix::io::Errno::INVAL.raw_os_error()
+                || code == rustix::io::Errno::NOSYS.raw_os_error()
+                || code == rustix::io::Errno::OPNOTSUPP.raw_os_error()
+        )
+}
+
+/// Makes the renames durable; best effort (some filesystems refuse fsync on a directory).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +215,23 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(siblings, vec!["out"]);
+    }
+
+    #[test]
+    fn exchange_swaps_two_directories_in_one_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::create_dir(&a).unwrap();
+        fs::create_dir(&b).unwrap();
+        fs::write(a.join("from-a"), "").unwrap();
+        fs::write(b.join("from-b"), "").unwrap();
+        match exchange(&a, &b) {
+            Ok(()) => {
+                assert!(a.join("from-b").exists() && b.join("from-a").exists());
+            }
+            // Where the filesystem cannot, the writer falls back; the error must say so.
+            Err(e) => assert!(unsupported(&e), "{e}"),
+        }
     }
 
     #[test]
