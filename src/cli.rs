@@ -81,8 +81,9 @@ pub enum HooksCommand {
 }
 
 const REHEARSE_AFTER_HELP: &str = "\
-Blue and green run as local processes (--blue-cmd/--green-cmd: split on whitespace, no shell \
-quoting; `{port}` in an argument becomes the port cutover chose, also given as PORT) or as \
+Blue and green run as local processes (--blue-cmd/--green-cmd: split into words as a shell \
+would, quotes and backslashes but no expansion; `{port}` in an argument becomes the port cutover \
+chose, also given as PORT) or as \
 containers of the Docker engine (--blue-image/--green-image, published on 127.0.0.1). Both must \
 answer the health path with 200 and the version path with JSON such as {\"version\":\"1.2.3\"}.
 

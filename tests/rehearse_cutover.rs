@@ -234,6 +234,35 @@ fn usage_errors_exit_2() {
     let run = rehearse(&["--blue-cmd", "x"], LIMIT);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("--green-cmd"), "{run:?}");
+    let run = rehearse(&["--blue-cmd", "app 'open", "--green-cmd", "app"], LIMIT);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("--blue-cmd `app 'open`: a single quote (') is not closed"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn commands_are_split_as_a_shell_would() {
+    require_haproxy();
+    let (v1, v2) = (v1(), v2());
+    let dir = tempfile::tempdir().unwrap();
+    // Blue's program lives in a folder with a space, quoted on the command line.
+    let spaced = dir.path().join("blue app");
+    std::fs::create_dir(&spaced).unwrap();
+    std::fs::copy(&v1, spaced.join("sample-app")).unwrap();
+    let mut args = fast_args(dir.path(), &v1, &v2);
+    let blue = args.iter().position(|a| a == "--blue-cmd").unwrap() + 1;
+    args[blue] = format!(
+        "'{}' --bind \"127.0.0.1\" --port {{port}}",
+        spaced.join("sample-app").display()
+    );
+    let run = rehearse(&strs(&args), LIMIT);
+    assert_eq!(run.code, 0, "{run:?}");
+    let r = run.report();
+    assert_eq!(r.blue.version.as_deref(), Some("0.0.1"), "{run:?}");
+    assert_eq!(r.summary.failed, 0, "{run:?}");
 }
 
 #[test]

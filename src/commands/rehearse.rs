@@ -11,9 +11,9 @@ pub(crate) fn rehearse_options(
     use crate::rehearse::{backends::Spec, plan::Plan, Options};
     let side = |role: &str, cmd: Option<String>, image: Option<String>| {
         match (cmd, image) {
-        (Some(cmd), _) => Spec::command(&cmd).ok_or_else(|| {
+        (Some(cmd), _) => Spec::command(&cmd).map_err(|why| {
             Failure::usage(anyhow::anyhow!(
-                "--{role}-cmd is empty\n  hint: pass the program and its arguments, e.g. --{role}-cmd 'sample-app --port {{port}}'"
+                "--{role}-cmd `{cmd}`: {why}\n  hint: pass the program and its arguments, quoted as in a shell, e.g. --{role}-cmd 'sample-app --port {{port}}'"
             ))
         }),
         (None, Some(image)) => Ok(Spec::Image {

@@ -57,11 +57,12 @@ pub enum Spec {
 }
 
 impl Spec {
-    /// `PROGRAM ARG...` split on whitespace (no shell quoting).
-    pub fn command(line: &str) -> Option<Spec> {
-        let mut words = line.split_whitespace().map(str::to_string);
-        let program = PathBuf::from(words.next()?);
-        Some(Spec::Command {
+    /// `PROGRAM ARG...` split into words as a POSIX shell would (quotes and backslashes; no
+    /// variables, globs or other expansion): `app --name 'blue one'` has three words.
+    pub fn command(line: &str) -> Result<Spec, String> {
+        let mut words = split_words(line)?.into_iter();
+        let program = PathBuf::from(words.next().ok_or("the command is empty")?);
+        Ok(Spec::Command {
             program,
             args: words.collect(),
         })
@@ -84,6 +85,68 @@ impl Spec {
             } => format!("image {image} (port {container_port} published on {port})"),
         }
     }
+}
+
+/// Shell word splitting without expansion: whitespace separates words; '…' is literal; in "…" a
+/// backslash escapes `"`, `\`, `$` and `` ` ``; elsewhere a backslash escapes the next character.
+fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("a single quote (') is not closed".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err("a double quote (\") is not closed".into()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("a double quote (\") is not closed".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => word.push(c),
+                    None => return Err("the command ends with a lone backslash".into()),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
 }
 
 enum Running {
@@ -385,7 +448,7 @@ mod tests {
     fn splits_commands_on_whitespace() {
         assert_eq!(
             Spec::command("  /bin/app --port {port}  --bind 127.0.0.1 "),
-            Some(Spec::Command {
+            Ok(Spec::Command {
                 program: PathBuf::from("/bin/app"),
                 args: vec![
                     "--port".into(),
@@ -395,7 +458,33 @@ mod tests {
                 ],
             })
         );
-        assert_eq!(Spec::command("   "), None);
+        assert!(Spec::command("   ").is_err());
+    }
+
+    #[test]
+    fn splits_commands_as_a_shell_does() {
+        let words = |l: &str| split_words(l).unwrap();
+        assert_eq!(
+            words(r#"app --name 'blue one' --msg "say \"hi\" \$x" a\ b ''"#),
+            vec![
+                "app",
+                "--name",
+                "blue one",
+                "--msg",
+                r#"say "hi" $x"#,
+                "a b",
+                ""
+            ]
+        );
+        assert_eq!(
+            words(r#""/opt/my app/bin" -x"#),
+            vec!["/opt/my app/bin", "-x"]
+        );
+        assert_eq!(words(r#"a"b"'c'd"#), vec!["abcd"]);
+        assert_eq!(words(r#""a\nb""#), vec![r"a\nb"]);
+        for bad in ["app 'open", "app \"open", "app \\"] {
+            assert!(split_words(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
