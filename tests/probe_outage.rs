@@ -57,7 +57,16 @@ async fn a_refusing_outage_is_found_with_its_length() {
         .copied()
         .unwrap_or(0);
     let reset = s.failures_by_kind.get(&Kind::Reset).copied().unwrap_or(0);
-    assert!(refused + reset == s.failed && reset <= 2, "{s:?}");
+    let others: Vec<_> = outcome
+        .records
+        .iter()
+        .filter(|r| !matches!(r.kind, Kind::Ok | Kind::ConnectRefused))
+        .map(|r| (r.seq, r.kind, r.detail.clone()))
+        .collect();
+    assert!(
+        refused + reset == s.failed && reset <= 2,
+        "failures other than refused: {others:?}\n{s:?}"
+    );
     let run = s.longest_failure.as_ref().expect("a failure run");
     assert_eq!(run.count, s.failed, "one outage, one run of failures");
     // 200 ms at 200 requests/s: about 40 refused requests over about 195 ms (wide bounds: the

@@ -290,6 +290,9 @@ impl Client {
                     let kind = match e.kind() {
                         std::io::ErrorKind::ConnectionRefused => Kind::ConnectRefused,
                         std::io::ErrorKind::TimedOut => Kind::ConnectTimeout,
+                        // The handshake reached a listener that closed before accepting it.
+                        std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted => Kind::Reset,
                         _ => Kind::ConnectFailed,
                     };
                     return (Attempt::fail(kind, e.to_string(), false), None, false);

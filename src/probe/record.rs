@@ -17,7 +17,7 @@ pub enum Kind {
     ConnectTimeout,
     /// Connecting failed for another reason (unreachable, no local ports left, ...).
     ConnectFailed,
-    /// The peer reset the connection after it was set up.
+    /// The peer reset the connection (also a handshake reset by a listener that was closing).
     Reset,
     /// The per-request timeout ran out after connecting, before the answer was complete.
     Timeout,
