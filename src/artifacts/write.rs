@@ -94,23 +94,24 @@ pub fn write_atomically(set: &ArtifactSet, out: &Path) -> Result<(), WriteError>
         file.write_all(&f.bytes).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;
     }
-    let staged = staging.keep();
+    // The folder's own entries, so that after a crash the swapped-in set is complete.
+    sync_dir(staging.path());
+    // Until it is in place, `staging` removes itself on every early return.
     if out.exists() {
-        match exchange(&staged, out) {
-            // One atomic step: `out` holds the new set, `staged` the previous one.
+        match exchange(staging.path(), out) {
+            // One atomic step: `out` holds the new set and `staging` the previous one, which
+            // its drop removes.
             Ok(()) => {
                 sync_dir(&parent);
-                let _ = fs::remove_dir_all(&staged);
                 return Ok(());
             }
-            // A filesystem without RENAME_EXCHANGE: the two-rename fallback below.
+            // A filesystem or system without RENAME_EXCHANGE: the two-rename fallback below.
             Err(e) if unsupported(&e) => {}
             Err(e) => {
-                let _ = fs::remove_dir_all(&staged);
                 return Err(WriteError::Io {
                     path: out.to_path_buf(),
                     source: e,
-                });
+                })
             }
         }
     }
@@ -127,6 +128,7 @@ pub fn write_atomically(set: &ArtifactSet, out: &Path) -> Result<(), WriteError>
     } else {
         None
     };
+    let staged = staging.keep();
     if let Err(e) = fs::rename(&staged, out) {
         if let Some((old_dir, old_path)) = old {
             if fs::rename(&old_path, out).is_err() {

@@ -227,7 +227,12 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
             }
             // The size is the registry's: one more manifest read; the push has succeeded, so a
             // failure here only leaves the size out.
-            match registry::remote_manifest(&docker, &first, insecure, auth_hint).await {
+            // By digest: another build may have moved the tag since this push.
+            let pushed = match &digest {
+                Some(d) => format!("{repo}@{d}"),
+                None => first.clone(),
+            };
+            match registry::remote_manifest(&docker, &pushed, insecure, auth_hint).await {
                 Ok(Remote::Present { size, .. }) => size_in_bytes = size,
                 Ok(Remote::Absent) | Err(_) => (o.progress)(
                     "warning: could not read the pushed manifest; ImageSizeInBytes is left out",

@@ -48,6 +48,8 @@ impl Docker {
         cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
         if let Some(dir) = &self.config_dir {
             cmd.env("DOCKER_CONFIG", dir);
+            // Podman's `docker` reads and writes credentials here instead of DOCKER_CONFIG.
+            cmd.env("REGISTRY_AUTH_FILE", dir.join("config.json"));
         }
         // The legacy builder is the one every engine has; BuildKit needs the buildx plugin.
         cmd.env("DOCKER_BUILDKIT", "0");
