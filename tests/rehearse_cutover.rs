@@ -303,6 +303,49 @@ fn sigterm_stops_the_probe_and_every_child() {
     interrupt_stops_everything("TERM");
 }
 
+/// SIGKILL runs no code of cutover's: the kernel's parent-death signal (set through setpriv)
+/// must stop blue, green and HAProxy.
+#[test]
+fn sigkill_of_cutover_still_stops_every_child() {
+    require_haproxy();
+    assert!(
+        std::process::Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "setpriv (util-linux) is needed for this test"
+    );
+    let (v1, v2) = (v1(), v2());
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = fast_args(dir.path(), &v1, &v2);
+    args.extend(["--strategy", "canary:10:1", "--interval", "30s"].map(String::from));
+    let run = rehearse_with(&strs(&args), LIMIT, |pid| {
+        std::thread::sleep(Duration::from_millis(4000));
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    });
+    assert_ne!(run.code, 0, "{run:?}");
+    for prefix in [
+        "HAProxy listening on http://",
+        "blue starting on ",
+        "green starting on ",
+    ] {
+        let addr = run.addr_after(prefix).expect(prefix);
+        // Bounded: the sample app drains on SIGTERM, which takes a moment.
+        let stopped = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            !listening(addr)
+        });
+        assert!(
+            stopped,
+            "{prefix}{addr} still listens 5 s after SIGKILL of cutover"
+        );
+    }
+}
+
 fn interrupt_stops_everything(signal: &str) {
     require_haproxy();
     let (v1, v2) = (v1(), v2());

@@ -14,7 +14,11 @@ use super::RehearseError;
 ///
 /// The child gets its own process group, so a Ctrl-C in the terminal reaches cutover only and
 /// cutover stops its children in order; and it is killed if its handle is dropped, so no path
-/// (an error, a panic) leaves it running.
+/// (an error, a panic) leaves it running. Where util-linux's `setpriv` is installed, the child
+/// also gets SIGTERM from the kernel when cutover dies in a way no code of its own sees (SIGKILL,
+/// the OOM killer): `setpriv --pdeathsig TERM` sets that and then execs the program, so the pid
+/// is the program's. (The workspace forbids `unsafe`, so `prctl` cannot be called between fork
+/// and exec here.)
 pub(crate) fn spawn(
     what: &str,
     program: &Path,
@@ -36,7 +40,15 @@ pub(crate) fn spawn(
         path: log.to_path_buf(),
         source,
     })?;
-    let mut cmd = Command::new(program);
+    let mut cmd = match (find_program(Path::new("setpriv")), find_program(program)) {
+        // A program that cannot be found is spawned directly, for the usual spawn error.
+        (Some(setpriv), Some(resolved)) if cfg!(target_os = "linux") => {
+            let mut c = Command::new(setpriv);
+            c.args(["--pdeathsig", "TERM", "--"]).arg(resolved);
+            c
+        }
+        _ => Command::new(program),
+    };
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
