@@ -170,3 +170,50 @@ fn a_killed_blue_container_is_caught_and_removed() {
     assert!(r.summary.longest_failure.is_some(), "{run:?}");
     assert_eq!(leftovers(pid), "", "containers left behind");
 }
+
+/// A SIGKILLed cutover runs no code of its own: its detached containers outlive it, and the next
+/// Docker-mode rehearsal removes them (and only them: the owner is checked by pid and start time).
+#[test]
+fn containers_of_a_sigkilled_rehearsal_are_removed_by_the_next() {
+    require_haproxy();
+    require_docker();
+    let (blue, green) = (image_of(&v1(), "0.0.1"), image_of(&v2(), "0.0.2"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = image_args(dir.path(), &blue, &green);
+    args.extend(["--strategy", "canary:10:1", "--interval", "30s"].map(String::from));
+    let mut killed = 0;
+    let run = rehearse_with(&strs(&args), LIMIT, |pid| {
+        killed = pid;
+        // Until both containers run (bounded), then SIGKILL.
+        let both = (0..300).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            leftovers(pid).lines().count() == 2
+        });
+        assert!(both, "blue and green containers never both ran");
+        std::thread::sleep(Duration::from_millis(500));
+        let status = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    });
+    assert_ne!(run.code, 0, "{run:?}");
+    assert_eq!(
+        leftovers(killed).lines().count(),
+        2,
+        "the killed rehearsal's containers outlive it"
+    );
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let args = image_args(dir2.path(), &blue, &green);
+    let mut pid = 0;
+    let next = rehearse_with(&strs(&args), LIMIT, |p| pid = p);
+    assert_eq!(next.code, 0, "{next:?}");
+    assert!(
+        next.stderr
+            .contains("left by a rehearsal whose cutover was killed"),
+        "{next:?}"
+    );
+    assert_eq!(leftovers(killed), "", "the orphans were not removed");
+    assert_eq!(leftovers(pid), "", "containers left behind");
+}

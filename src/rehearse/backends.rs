@@ -195,11 +195,13 @@ impl Backend {
             } => {
                 let name = format!("cutover-rehearse-{role}-{}-{port}", std::process::id());
                 let publish = format!("127.0.0.1:{port}:{container_port}");
-                let out = docker_cmd(
-                    docker,
-                    &["run", "-d", "--name", &name, "-p", &publish, image],
-                )
-                .await?;
+                let mut args = vec!["run", "-d", "--name", &name, "-p", &publish];
+                let label = owner_of(std::process::id()).map(|o| format!("{OWNER_LABEL}={o}"));
+                if let Some(label) = &label {
+                    args.extend(["--label", label.as_str()]);
+                }
+                args.push(image);
+                let out = docker_cmd(docker, &args).await?;
                 Running::Container {
                     docker: docker.to_path_buf(),
                     id: out.trim().to_string(),
@@ -383,6 +385,50 @@ async fn save_container_log(docker: &Path, id: &str, log: &Path) {
 }
 
 /// Runs `docker ARGS` and returns its stdout; a failure carries its stderr.
+/// The label on every container a rehearsal starts: its cutover's [`owner_of`].
+pub const OWNER_LABEL: &str = "cutover.rehearse.owner";
+
+/// A process's identity: its pid and its start time (field 22 of `/proc/PID/stat`), so that a
+/// reused pid is not taken for the process that had it. `None` where there is no `/proc`.
+fn owner_of(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name in parentheses come fields 3, 4, ...: the start time is the 20th.
+    let start = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?;
+    Some(format!("{pid}:{start}"))
+}
+
+/// Removes the containers of earlier rehearsals whose cutover is gone: a cutover that was
+/// SIGKILLed ran no code of its own, and its detached containers outlive it. Containers of a
+/// rehearsal that still runs (same pid, same start time) are left alone. Returns the names
+/// removed; best effort (a failure here only leaves them).
+pub async fn remove_orphans(docker: &Path) -> Vec<String> {
+    let filter = format!("label={OWNER_LABEL}");
+    let format = format!("{{{{.Names}}}} {{{{.Label \"{OWNER_LABEL}\"}}}}");
+    let Ok(list) = docker_cmd(
+        docker,
+        &["ps", "--all", "--filter", &filter, "--format", &format],
+    )
+    .await
+    else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for line in list.lines() {
+        let Some((name, owner)) = line.trim().split_once(' ') else {
+            continue;
+        };
+        let alive = owner
+            .split_once(':')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+            .and_then(owner_of)
+            .is_some_and(|now| now == owner);
+        if !alive && docker_cmd(docker, &["rm", "--force", name]).await.is_ok() {
+            removed.push(name.to_string());
+        }
+    }
+    removed
+}
+
 async fn docker_cmd(docker: &Path, args: &[&str]) -> Result<String, RehearseError> {
     let out = Command::new(docker)
         .args(args)
@@ -459,6 +505,17 @@ mod tests {
             })
         );
         assert!(Spec::command("   ").is_err());
+    }
+
+    #[test]
+    fn owner_is_pid_and_start_time() {
+        let me = owner_of(std::process::id()).expect("/proc on Linux");
+        let (pid, start) = me.split_once(':').unwrap();
+        assert_eq!(pid, std::process::id().to_string());
+        assert!(start.parse::<u64>().unwrap() > 0);
+        // Stable for a living process; no process has pid 0 in /proc.
+        assert_eq!(owner_of(std::process::id()).as_deref(), Some(me.as_str()));
+        assert_eq!(owner_of(0), None);
     }
 
     #[test]

@@ -566,6 +566,16 @@ async fn setup(
     docker_bin: &Path,
     tmp: &Path,
 ) -> Result<(), RehearseError> {
+    if [&opts.blue, &opts.green]
+        .iter()
+        .any(|s| matches!(s, Spec::Image { .. }))
+    {
+        for name in backends::remove_orphans(docker_bin).await {
+            tl.note(format!(
+                "removed container {name}, left by a rehearsal whose cutover was killed"
+            ));
+        }
+    }
     let blue = rig.blue.insert(
         Backend::start(
             Role::Blue,
