@@ -388,13 +388,22 @@ async fn save_container_log(docker: &Path, id: &str, log: &Path) {
 /// The label on every container a rehearsal starts: its cutover's [`owner_of`].
 pub const OWNER_LABEL: &str = "cutover.rehearse.owner";
 
-/// A process's identity: its pid and its start time (field 22 of `/proc/PID/stat`), so that a
-/// reused pid is not taken for the process that had it. `None` where there is no `/proc`.
+/// A process's identity: where its pid means something (this boot of this machine, and the pid
+/// namespace: cutover may run in a container of a Docker engine others share) and the pid with
+/// its start time (field 22 of `/proc/PID/stat`), so that a reused pid is not taken for the
+/// process that had it: `<boot id>/<pid namespace>/<pid>:<start time>`. `None` without `/proc`.
 fn owner_of(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // After the command name in parentheses come fields 3, 4, ...: the start time is the 20th.
     let start = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?;
-    Some(format!("{pid}:{start}"))
+    Some(format!("{}/{pid}:{start}", pid_space()?))
+}
+
+/// This boot of this machine and this process's pid namespace: `<boot id>/<pid:[inode]>`.
+fn pid_space() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", boot.trim(), ns.display()))
 }
 
 /// Removes the containers of earlier rehearsals whose cutover is gone: a cutover that was
@@ -412,12 +421,20 @@ pub async fn remove_orphans(docker: &Path) -> Vec<String> {
     else {
         return Vec::new();
     };
+    let here = pid_space();
     let mut removed = Vec::new();
     for line in list.lines() {
         let Some((name, owner)) = line.trim().split_once(' ') else {
             continue;
         };
-        let alive = owner
+        // Only owners whose pid this process can look up: same boot, same pid namespace.
+        let Some((space, pid)) = owner.rsplit_once('/') else {
+            continue;
+        };
+        if Some(space) != here.as_deref() {
+            continue;
+        }
+        let alive = pid
             .split_once(':')
             .and_then(|(pid, _)| pid.parse::<u32>().ok())
             .and_then(owner_of)
@@ -510,7 +527,10 @@ mod tests {
     #[test]
     fn owner_is_pid_and_start_time() {
         let me = owner_of(std::process::id()).expect("/proc on Linux");
-        let (pid, start) = me.split_once(':').unwrap();
+        let (space, pid_start) = me.rsplit_once('/').unwrap();
+        assert_eq!(Some(space), pid_space().as_deref());
+        assert!(space.contains("/pid:["), "{space}");
+        let (pid, start) = pid_start.split_once(':').unwrap();
         assert_eq!(pid, std::process::id().to_string());
         assert!(start.parse::<u64>().unwrap() > 0);
         // Stable for a living process; no process has pid 0 in /proc.
