@@ -82,7 +82,8 @@ pub enum HooksCommand {
 
 const REHEARSE_AFTER_HELP: &str = "\
 Blue and green run as local processes (--blue-cmd/--green-cmd: split into words as a shell \
-would, quotes and backslashes but no expansion; `{port}` in an argument becomes the port cutover \
+would, quotes and backslashes but no expansion: an unquoted $ ` | & ; < > ( ) is refused, wrap \
+such a command in sh -c '...'; `{port}` in an argument becomes the port cutover \
 chose, also given as PORT) or as \
 containers of the Docker engine (--blue-image/--green-image, published on 127.0.0.1). Both must \
 answer the health path with 200 and the version path with JSON such as {\"version\":\"1.2.3\"}.

@@ -28,7 +28,14 @@ impl Drop for Image {
     }
 }
 
-fn require_docker() {
+/// Checks the engine, and returns a guard that runs this file's tests one at a time also under
+/// plain `cargo test` (nextest has the `rehearse-docker` group): a Docker-mode rehearsal removes
+/// the containers of a SIGKILLed one, which one test counts.
+fn require_docker() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let ok = Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
         .stdout(Stdio::null())
@@ -40,6 +47,7 @@ fn require_docker() {
         "the Docker engine is not reachable: these tests run real containers\n  \
          hint: start dockerd and make sure this user may use it (scripts/test needs it too)"
     );
+    guard
 }
 
 /// `bin` with its loader and libraries (as `ldd` resolves them here) as a one-layer image.
@@ -132,7 +140,7 @@ fn image_args(dir: &Path, blue: &Image, green: &Image) -> Vec<String> {
 #[test]
 fn images_cut_over_with_no_failed_request_and_leave_no_container() {
     require_haproxy();
-    require_docker();
+    let _serial = require_docker();
     let (blue, green) = (image_of(&v1(), "0.0.1"), image_of(&v2(), "0.0.2"));
     let dir = tempfile::tempdir().unwrap();
     let args = image_args(dir.path(), &blue, &green);
@@ -157,7 +165,7 @@ fn images_cut_over_with_no_failed_request_and_leave_no_container() {
 #[test]
 fn a_killed_blue_container_is_caught_and_removed() {
     require_haproxy();
-    require_docker();
+    let _serial = require_docker();
     let (blue, green) = (image_of(&v1(), "0.0.1"), image_of(&v2(), "0.0.2"));
     let dir = tempfile::tempdir().unwrap();
     let mut args = image_args(dir.path(), &blue, &green);
@@ -176,7 +184,7 @@ fn a_killed_blue_container_is_caught_and_removed() {
 #[test]
 fn containers_of_a_sigkilled_rehearsal_are_removed_by_the_next() {
     require_haproxy();
-    require_docker();
+    let _serial = require_docker();
     let (blue, green) = (image_of(&v1(), "0.0.1"), image_of(&v2(), "0.0.2"));
     let dir = tempfile::tempdir().unwrap();
     let mut args = image_args(dir.path(), &blue, &green);

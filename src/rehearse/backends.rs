@@ -87,16 +87,20 @@ impl Spec {
     }
 }
 
-/// Shell word splitting without expansion: whitespace separates words; '…' is literal; in "…" a
-/// backslash escapes `"`, `\`, `$` and `` ` ``; elsewhere a backslash escapes the next character.
+/// Shell word splitting without expansion: space, tab and newline separate words; '…' is literal;
+/// in "…" a backslash escapes `"`, `\`, `$` and `` ` ``; elsewhere a backslash escapes the next
+/// character; a backslash-newline joins lines, as in sh. What sh would expand or treat as an
+/// operator (`$`, `` ` ``, `|`, `&`, `;`, `<`, `>`, `(`, `)`) is refused unquoted: it would reach
+/// the program as a literal argument, which is not what the user meant.
 fn split_words(line: &str) -> Result<Vec<String>, String> {
+    const SH: &str = "cutover runs the program itself, without a shell: quote it, or wrap the command in sh -c '…'";
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
-            c if c.is_whitespace() => {
+            ' ' | '\t' | '\n' => {
                 if in_word {
                     words.push(std::mem::take(&mut word));
                     in_word = false;
@@ -119,23 +123,33 @@ fn split_words(line: &str) -> Result<Vec<String>, String> {
                         Some('"') => break,
                         Some('\\') => match chars.next() {
                             Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some('\n') => {}
                             Some(c) => {
                                 word.push('\\');
                                 word.push(c);
                             }
                             None => return Err("a double quote (\") is not closed".into()),
                         },
+                        Some(c @ ('$' | '`')) => {
+                            return Err(format!(
+                                "`{c}` inside double quotes would be expanded by a shell; {SH}"
+                            ))
+                        }
                         Some(c) => word.push(c),
                         None => return Err("a double quote (\") is not closed".into()),
                     }
                 }
             }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some(c) => word.push(c),
-                    None => return Err("the command ends with a lone backslash".into()),
+            '\\' => match chars.next() {
+                Some('\n') => {}
+                Some(c) => {
+                    in_word = true;
+                    word.push(c);
                 }
+                None => return Err("the command ends with a lone backslash".into()),
+            },
+            '$' | '`' | '|' | '&' | ';' | '<' | '>' | '(' | ')' => {
+                return Err(format!("`{c}` means something to a shell; {SH}"));
             }
             c => {
                 in_word = true;
@@ -384,26 +398,56 @@ async fn save_container_log(docker: &Path, id: &str, log: &Path) {
     }
 }
 
-/// Runs `docker ARGS` and returns its stdout; a failure carries its stderr.
 /// The label on every container a rehearsal starts: its cutover's [`owner_of`].
 pub const OWNER_LABEL: &str = "cutover.rehearse.owner";
 
-/// A process's identity: where its pid means something (this boot of this machine, and the pid
-/// namespace: cutover may run in a container of a Docker engine others share) and the pid with
-/// its start time (field 22 of `/proc/PID/stat`), so that a reused pid is not taken for the
-/// process that had it: `<boot id>/<pid namespace>/<pid>:<start time>`. `None` without `/proc`.
+/// A process's identity: where its pid means something (this boot of this machine, the pid
+/// namespace — cutover may run in a container of a Docker engine others share — and the user),
+/// and the pid with its start time (field 22 of `/proc/PID/stat`), so that a reused pid is not
+/// taken for the process that had it: `<boot id>/<pid namespace>/uid=<uid>/<pid>:<start time>`.
+/// `None` without `/proc` or when the process cannot be read.
 fn owner_of(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command name in parentheses come fields 3, 4, ...: the start time is the 20th.
-    let start = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?;
-    Some(format!("{}/{pid}:{start}", pid_space()?))
+    Some(format!("{}/{pid}:{}", pid_space()?, start_time(pid).ok()??))
 }
 
-/// This boot of this machine and this process's pid namespace: `<boot id>/<pid:[inode]>`.
+/// The start time of `pid`: `Ok(None)` when no such process exists, `Err` when it cannot be read
+/// (`hidepid`, say), which is not the same as gone.
+fn start_time(pid: u32) -> std::io::Result<Option<String>> {
+    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // After the command name in parentheses come fields 3, 4, ...: the start time is the 20th.
+    let start = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
+        .ok_or_else(|| std::io::Error::other("unexpected /proc/PID/stat"))?;
+    Ok(Some(start.to_string()))
+}
+
+/// This boot of this machine, this process's pid namespace and user:
+/// `<boot id>/<pid:[inode]>/uid=<uid>`.
 fn pid_space() -> Option<String> {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
     let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
-    Some(format!("{}/{}", boot.trim(), ns.display()))
+    let uid = rustix::process::getuid().as_raw();
+    Some(format!("{}/{}/uid={uid}", boot.trim(), ns.display()))
+}
+
+/// Whether the owner a label names is gone: `Some(true)` only when its pid no longer exists or
+/// now belongs to a process started at another time. Anything unclear is `None` (keep).
+fn owner_gone(owner: &str, here: &str) -> Option<bool> {
+    let (space, pid_start) = owner.rsplit_once('/')?;
+    if space != here {
+        return None;
+    }
+    let (pid, start) = pid_start.split_once(':')?;
+    let pid: u32 = pid.parse().ok()?;
+    match start_time(pid).ok()? {
+        None => Some(true),
+        Some(now) => Some(now != start),
+    }
 }
 
 /// Removes the containers of earlier rehearsals whose cutover is gone: a cutover that was
@@ -412,7 +456,10 @@ fn pid_space() -> Option<String> {
 /// removed; best effort (a failure here only leaves them).
 pub async fn remove_orphans(docker: &Path) -> Vec<String> {
     let filter = format!("label={OWNER_LABEL}");
-    let format = format!("{{{{.Names}}}} {{{{.Label \"{OWNER_LABEL}\"}}}}");
+    let format = format!("{{{{.ID}}}} {{{{.Names}}}} {{{{.Label \"{OWNER_LABEL}\"}}}}");
+    let Some(here) = pid_space() else {
+        return Vec::new();
+    };
     let Ok(list) = docker_cmd(
         docker,
         &["ps", "--all", "--filter", &filter, "--format", &format],
@@ -421,31 +468,25 @@ pub async fn remove_orphans(docker: &Path) -> Vec<String> {
     else {
         return Vec::new();
     };
-    let here = pid_space();
     let mut removed = Vec::new();
     for line in list.lines() {
-        let Some((name, owner)) = line.trim().split_once(' ') else {
+        let mut fields = line.split_whitespace();
+        let (Some(id), Some(name), Some(owner)) = (fields.next(), fields.next(), fields.next())
+        else {
             continue;
         };
-        // Only owners whose pid this process can look up: same boot, same pid namespace.
-        let Some((space, pid)) = owner.rsplit_once('/') else {
-            continue;
-        };
-        if Some(space) != here.as_deref() {
-            continue;
-        }
-        let alive = pid
-            .split_once(':')
-            .and_then(|(pid, _)| pid.parse::<u32>().ok())
-            .and_then(owner_of)
-            .is_some_and(|now| now == owner);
-        if !alive && docker_cmd(docker, &["rm", "--force", name]).await.is_ok() {
+        // Only owners this process can look up (same boot, pid namespace and user) and that are
+        // certainly gone.
+        if owner_gone(owner, &here) == Some(true)
+            && docker_cmd(docker, &["rm", "--force", id]).await.is_ok()
+        {
             removed.push(name.to_string());
         }
     }
     removed
 }
 
+/// Runs `docker ARGS` and returns its stdout; a failure carries its stderr.
 async fn docker_cmd(docker: &Path, args: &[&str]) -> Result<String, RehearseError> {
     let out = Command::new(docker)
         .args(args)
@@ -529,7 +570,18 @@ mod tests {
         let me = owner_of(std::process::id()).expect("/proc on Linux");
         let (space, pid_start) = me.rsplit_once('/').unwrap();
         assert_eq!(Some(space), pid_space().as_deref());
-        assert!(space.contains("/pid:["), "{space}");
+        assert!(
+            space.contains("/pid:[") && space.contains("/uid="),
+            "{space}"
+        );
+        // A living owner is not gone; a dead pid or another start time is; elsewhere, unclear.
+        assert_eq!(owner_gone(&me, space), Some(false));
+        let restarted = format!("{}1", me);
+        assert_eq!(owner_gone(&restarted, space), Some(true));
+        let dead = format!("{space}/4194304:1"); // above pid_max's ceiling: never a process
+        assert_eq!(owner_gone(&dead, space), Some(true));
+        assert_eq!(owner_gone(&me, "another-boot/pid:[1]/uid=0"), None);
+        assert_eq!(owner_gone("garbage", space), None);
         let (pid, start) = pid_start.split_once(':').unwrap();
         assert_eq!(pid, std::process::id().to_string());
         assert!(start.parse::<u64>().unwrap() > 0);
@@ -559,7 +611,22 @@ mod tests {
         );
         assert_eq!(words(r#"a"b"'c'd"#), vec!["abcd"]);
         assert_eq!(words(r#""a\nb""#), vec![r"a\nb"]);
-        for bad in ["app 'open", "app \"open", "app \\"] {
+        // Backslash-newline joins lines; only space, tab and newline separate words.
+        assert_eq!(words("app \\\n  --port 1"), vec!["app", "--port", "1"]);
+        assert_eq!(words("\"a\\\nb\""), vec!["ab"]);
+        assert_eq!(words("a\u{a0}b\tc"), vec!["a\u{a0}b", "c"]);
+        // Quoted, shell characters are plain text.
+        assert_eq!(words("app '$PORT|x' \\>"), vec!["app", "$PORT|x", ">"]);
+        for bad in [
+            "app 'open",
+            "app \"open",
+            "app \\",
+            "app > log",
+            "app | tee",
+            "app --port $PORT",
+            "app \"$HOME\"",
+            "a; b",
+        ] {
             assert!(split_words(bad).is_err(), "{bad}");
         }
     }

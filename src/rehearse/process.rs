@@ -40,9 +40,9 @@ pub(crate) fn spawn(
         path: log.to_path_buf(),
         source,
     })?;
-    let mut cmd = match (find_program(Path::new("setpriv")), find_program(program)) {
+    let mut cmd = match (pdeathsig_setpriv(), find_program(program)) {
         // A program that cannot be found is spawned directly, for the usual spawn error.
-        (Some(setpriv), Some(resolved)) if cfg!(target_os = "linux") => {
+        (Some(setpriv), Some(resolved)) => {
             let mut c = Command::new(setpriv);
             c.args(["--pdeathsig", "TERM", "--"]).arg(resolved);
             c
@@ -63,6 +63,28 @@ pub(crate) fn spawn(
         program: program.to_path_buf(),
         source,
     })
+}
+
+/// The `setpriv` that can set a parent-death signal, checked once: util-linux before 2.33 and
+/// BusyBox's applet have no `--pdeathsig`, and children then start without that protection.
+pub(crate) fn pdeathsig_setpriv() -> Option<&'static Path> {
+    static SETPRIV: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    SETPRIV
+        .get_or_init(|| {
+            if !cfg!(target_os = "linux") {
+                return None;
+            }
+            let setpriv = find_program(Path::new("setpriv"))?;
+            let works = std::process::Command::new(&setpriv)
+                .args(["--pdeathsig", "TERM", "--", "true"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            works.then_some(setpriv)
+        })
+        .as_deref()
 }
 
 /// Sends `signal` (`TERM`, `KILL`, `STOP`, `CONT`) to `pid`.
