@@ -426,9 +426,10 @@ fn a_failing_build_step_names_the_step() {
         env("CUTOVER_TEST_REGISTRY"),
         unique("app")
     ));
+    let program = format!("/no/such/{}", unique("program"));
     sb.write(
         "sample-app/Dockerfile",
-        "ARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\nRUN [\"/no/such/program\"]\n",
+        &format!("ARG RUNTIME_IMAGE\nFROM ${{RUNTIME_IMAGE}}\nRUN [\"{program}\"]\n"),
     );
     commit(&sb, "broken");
     let r = build(&sb, &[]);
@@ -438,6 +439,16 @@ fn a_failing_build_step_names_the_step() {
         "{r:?}"
     );
     assert!(!sb.exists("out"));
+    // The failed step's container is removed (--force-rm), not left on the machine.
+    let ps = Command::new("docker")
+        .args(["ps", "--all", "--no-trunc", "--format", "{{.Command}}"])
+        .output()
+        .unwrap();
+    assert!(ps.status.success());
+    assert!(
+        !String::from_utf8_lossy(&ps.stdout).contains(&program),
+        "a container of the failed step is left"
+    );
 }
 
 #[test]

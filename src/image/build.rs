@@ -352,6 +352,9 @@ async fn docker_build(
 ) -> Result<(), BuildError> {
     let mut args: Vec<String> = vec![
         "build".into(),
+        // The legacy builder keeps a failed step's container unless told; a developer's machine
+        // would collect one per failed build.
+        "--force-rm".into(),
         "--file".into(),
         s.image.dockerfile.display().to_string(),
     ];
