@@ -56,6 +56,15 @@ impl Docker {
         cmd
     }
 
+    /// A finished command's exit code and output, secrets scrubbed.
+    fn finished(&self, out: &std::process::Output) -> Finished {
+        Finished {
+            code: out.status.code().unwrap_or(-1),
+            stdout: self.redactor.clean(&String::from_utf8_lossy(&out.stdout)),
+            stderr: self.redactor.clean(&String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+
     /// Runs a command to completion, capturing its output.
     pub async fn output(&self, args: &[&str]) -> Result<Finished, DockerError> {
         let out = self
@@ -63,11 +72,7 @@ impl Docker {
             .output()
             .await
             .map_err(DockerError::Spawn)?;
-        Ok(Finished {
-            code: out.status.code().unwrap_or(-1),
-            stdout: self.redactor.clean(&String::from_utf8_lossy(&out.stdout)),
-            stderr: self.redactor.clean(&String::from_utf8_lossy(&out.stderr)),
-        })
+        Ok(self.finished(&out))
     }
 
     /// Like [`Docker::output`], but a non-zero exit is an error carrying the output's tail.
@@ -153,11 +158,7 @@ impl Docker {
             let _ = stdin.write_all(password.expose().as_bytes()).await;
         }
         let out = child.wait_with_output().await.map_err(DockerError::Spawn)?;
-        Ok(Finished {
-            code: out.status.code().unwrap_or(-1),
-            stdout: self.redactor.clean(&String::from_utf8_lossy(&out.stdout)),
-            stderr: self.redactor.clean(&String::from_utf8_lossy(&out.stderr)),
-        })
+        Ok(self.finished(&out))
     }
 
     /// The engine's version, or [`DockerError::EngineDown`].

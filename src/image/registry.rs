@@ -57,28 +57,32 @@ pub async fn remote_manifest(
         });
     }
     let err = f.stderr.to_ascii_lowercase();
-    let detail = first_line(&f.stderr);
     if err.contains("no such manifest")
         || err.contains("manifest unknown")
         || err.contains("not found")
     {
         Ok(Remote::Absent)
-    } else if classify_auth(&err) {
-        Err(RegistryError::Unauthorized {
-            reference: reference.to_string(),
+    } else {
+        Err(refusal(reference, &f.stderr, auth_hint))
+    }
+}
+
+/// What a failed registry command's stderr means: refused credentials, a registry that cannot
+/// be reached, or something else, each naming `reference`.
+fn refusal(reference: &str, stderr: &str, auth_hint: &str) -> RegistryError {
+    let err = stderr.to_ascii_lowercase();
+    let detail = first_line(stderr);
+    let reference = reference.to_string();
+    if classify_auth(&err) {
+        RegistryError::Unauthorized {
+            reference,
             detail,
             hint: auth_hint.to_string(),
-        })
+        }
     } else if classify_unreachable(&err) {
-        Err(RegistryError::Unreachable {
-            reference: reference.to_string(),
-            detail,
-        })
+        RegistryError::Unreachable { reference, detail }
     } else {
-        Err(RegistryError::Other {
-            reference: reference.to_string(),
-            detail,
-        })
+        RegistryError::Other { reference, detail }
     }
 }
 
@@ -94,27 +98,10 @@ pub async fn check_login(
 ) -> Result<(), RegistryError> {
     let f = docker.login(host, user, password).await?;
     if f.code == 0 {
-        return Ok(());
-    }
-    let err = f.stderr.to_ascii_lowercase();
-    let detail = first_line(&f.stderr);
-    Err(if classify_auth(&err) {
-        RegistryError::Unauthorized {
-            reference: host.to_string(),
-            detail,
-            hint: auth_hint.to_string(),
-        }
-    } else if classify_unreachable(&err) {
-        RegistryError::Unreachable {
-            reference: host.to_string(),
-            detail,
-        }
+        Ok(())
     } else {
-        RegistryError::Other {
-            reference: host.to_string(),
-            detail,
-        }
-    })
+        Err(refusal(host, &f.stderr, auth_hint))
+    }
 }
 
 pub fn classify_auth(lower: &str) -> bool {
