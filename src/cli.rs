@@ -447,6 +447,10 @@ pub struct SettingsArgs {
     /// Take the task definition template from the ECS service (--cluster/--service) instead of a file
     #[arg(long, env = ev::FROM_SERVICE, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", help_heading = "Settings")]
     pub from_service: Option<bool>,
+
+    /// The template pins every container's image on purpose: no <IMAGEn_NAME> is put in and no imageDetail.json is written
+    #[arg(long, env = ev::PINNED_IMAGES, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", help_heading = "Settings")]
+    pub pinned_images: Option<bool>,
 }
 
 #[derive(Debug, Args)]

@@ -196,6 +196,31 @@ pub fn validate(set: &ArtifactSet) -> Vec<Problem> {
         .as_ref()
         .map(|c| check_slots(c, &mut r))
         .unwrap_or_default();
+    // An imageDetail.json that no placeholder reads: every run deploys the template's fixed
+    // images and never the build's, while the deployment reports success.
+    // Only when every image is a well-formed fixed reference: a malformed placeholder or image
+    // has its own error already.
+    let all_fixed = |cs: &[Container]| {
+        cs.iter().all(|c| {
+            c.image.as_deref().is_some_and(|i| {
+                taskdef::placeholder_slot(i).is_none()
+                    && !(i.contains("IMAGE") && i.contains("_NAME"))
+                    && ImageRef::parse(i).is_ok()
+            })
+        })
+    };
+    if let Some(cs) = containers.as_deref().filter(|cs| !cs.is_empty()) {
+        if slots.is_empty() && set.get(DETAIL).is_some() && all_fixed(cs) {
+            let fixed = cs
+                .iter()
+                .map(|c| format!("`{}` ({})", c.name, c.image.as_deref().unwrap_or("no image")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            r.err("taskdef-no-placeholder", TASKDEF, "$.containerDefinitions",
+                format!("no container uses <IMAGE1_NAME>, so the image in imageDetail.json is never deployed; every deployment runs the fixed images {fixed}"),
+                "write \"image\": \"<IMAGE1_NAME>\" in the deployed container (`cutover artifacts` does it for the containers in cutover.toml); if every image is pinned on purpose, set [taskdef] pinned_images = true, and no imageDetail.json is written");
+        }
+    }
     if !slots.is_empty() && set.get(DETAIL).is_none() {
         r.err("image-detail-missing", DETAIL, "$",
             format!("taskdef.json uses <IMAGE{}_NAME> but the artifact has no imageDetail.json", slots[0]),
