@@ -21,7 +21,17 @@ pub(crate) fn dry_run(ctx: &Ctx, args: DryRunArgs) -> Result<Exit, Failure> {
     if let Some(file) = &args.buildspec {
         return dry_run_buildspec(ctx, file);
     }
-    let s = resolve(ctx, &args.settings)?;
+    let mut s = resolve(ctx, &args.settings)?;
+    // dry-run makes no AWS call: a template file given on the command line stands in for the
+    // service's live task definition; without one, `from_service` is refused.
+    if let Some(src) = s.from_service_source.take() {
+        if args.settings.taskdef.is_none() {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "{src}: `taskdef.from_service`: dry-run makes no AWS call, and from_service reads the template from the ECS service\n  hint: pass --taskdef FILE to the dry-run (DescribeTaskDefinition output works), or run `cutover artifacts --from-service`, which reads the live template"
+            )));
+        }
+        s.from_service = false;
+    }
     let (image, note) = match &args.image {
         Some(i) => (parse_image("--image", i)?, "from --image"),
         None => {
@@ -175,6 +185,7 @@ pub fn render_checked(
         appspec: &appspec_opts,
         template,
         template_source: &source,
+        pinned_images: s.pinned_images,
     })
     .with_context(|| format!("`{source}`"))
     .map_err(Failure::usage)?;
