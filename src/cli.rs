@@ -337,8 +337,16 @@ pub struct ArtifactsArgs {
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// The artifact directory, or the artifact zip as CodePipeline stores it
-    #[arg(value_name = "DIR")]
+    #[arg(value_name = "DIR", default_value = "out")]
     pub dir: PathBuf,
+
+    /// List the rules (id, severity, what each checks) instead of checking a set
+    #[arg(long, conflicts_with = "explain")]
+    pub rules: bool,
+
+    /// Explain one rule, with a bad and a good example
+    #[arg(long, value_name = "RULE")]
+    pub explain: Option<String>,
 }
 
 /// Every setting of cutover.toml as a flag; a given flag (or its variable) wins over the file.

@@ -10,7 +10,7 @@ pub mod write;
 use std::io::Write as _;
 
 use crate::image_ref::ImageRef;
-use crate::validate::Problem;
+use crate::problem::Problem;
 
 /// One file of an artifact set: its exact name and contents.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -308,6 +308,26 @@ pub(crate) struct ValidateReport {
 }
 
 pub(crate) fn validate_cmd(ctx: &Ctx, args: &ValidateArgs) -> Result<Exit, Failure> {
+    use crate::validate::catalog;
+    if args.rules {
+        match ctx.output {
+            OutputFormat::Json => print_json(&catalog::RULES),
+            OutputFormat::Text => print!("{}", catalog::render_table()),
+        }
+        return Ok(Exit::Ok);
+    }
+    if let Some(id) = &args.explain {
+        let rule = catalog::find(id).ok_or_else(|| {
+            Failure::usage(anyhow::anyhow!(
+                "no rule `{id}`\n  hint: `cutover validate --rules` lists them"
+            ))
+        })?;
+        match ctx.output {
+            OutputFormat::Json => print_json(rule),
+            OutputFormat::Text => print!("{}", catalog::render_explanation(rule)),
+        }
+        return Ok(Exit::Ok);
+    }
     let set = read_artifact(&args.dir).map_err(Failure::usage)?;
     let problems = validate::validate(&set);
     let valid = !validate::has_errors(&problems);

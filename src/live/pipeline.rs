@@ -815,7 +815,14 @@ pub fn artifacts_cmd(ctx: &Ctx, args: PipelineArtifactsArgs) -> Result<Exit, Fai
             display(&out, &ctx.cwd)
         );
     }
-    crate::run::validate_cmd(ctx, &crate::cli::ValidateArgs { dir: out })
+    crate::run::validate_cmd(
+        ctx,
+        &crate::cli::ValidateArgs {
+            dir: out,
+            rules: false,
+            explain: None,
+        },
+    )
 }
 
 impl crate::live::Watched for ExecutionView {
