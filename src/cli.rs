@@ -38,11 +38,16 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write and check the artifacts on this machine, with no AWS access and no network
+    ///
+    /// `from_service` (reading the template from the live ECS service) is refused here unless
+    /// --taskdef FILE gives a template to use instead.
     #[command(name = "dry-run")]
     DryRun(DryRunArgs),
     /// Write and check the artifacts in the CodeBuild step, for a built image
     Artifacts(ArtifactsArgs),
     /// Check an artifact directory (or zip) as CodePipeline and CodeDeploy will
+    ///
+    /// `--rules` lists every rule; `--explain RULE` explains one with a bad and a good example.
     Validate(ValidateArgs),
     /// Build the image, push it, and write the artifacts for the pushed digest
     Build(BuildArgs),
