@@ -125,20 +125,37 @@ impl HttpConnector for FailFastConnector {
 #[error("no connection to the endpoint")]
 struct NotConnected(#[source] BoxError);
 
-/// A connect-phase failure of hyper's client, or a DNS failure, anywhere in the chain (by type).
+/// A failure no retry mends, found by type in the chain: the endpoint refused the TCP connection
+/// (`io::ErrorKind::ConnectionRefused`), or the connector failed to resolve the host name. Other
+/// connect-phase failures (a reset during the TLS handshake, an unreachable network, a proxy's
+/// 5xx) stay retryable. A temporary resolver failure (`EAI_AGAIN`) stays retryable too; the OS
+/// reports it only as text, so that one case is told by glibc's wording.
 fn is_connect_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut connect_phase = false;
+    let mut io_kinds = Vec::new();
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        if err
-            .downcast_ref::<hyper_util::client::legacy::Error>()
-            .is_some_and(hyper_util::client::legacy::Error::is_connect)
-            || err.is::<aws_smithy_runtime_api::client::dns::ResolveDnsError>()
-        {
+        if err.is::<aws_smithy_runtime_api::client::dns::ResolveDnsError>() {
             return true;
         }
-        cur = err.source();
+        if let Some(h) = err.downcast_ref::<hyper_util::client::legacy::Error>() {
+            connect_phase |= h.is_connect();
+        }
+        // An io::Error's payload is reached through get_ref, not source.
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => {
+                io_kinds.push((io.kind(), io.to_string()));
+                io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static))
+            }
+            None => err.source(),
+        };
     }
-    false
+    connect_phase
+        && io_kinds.iter().any(|(kind, text)| {
+            *kind == std::io::ErrorKind::ConnectionRefused
+                || (text.starts_with("failed to lookup address information")
+                    && !text.contains("Temporary failure"))
+        })
 }
 
 fn is_not_connected(e: &(dyn std::error::Error + 'static)) -> bool {

@@ -35,10 +35,13 @@ cutover={bin}
 if ! [ -x "$cutover" ]; then cutover=cutover; fi
 "$cutover" --quiet{config_arg} dry-run --out "$out"
 status=$?
-if [ $status -ne 0 ]; then
-  echo "cutover: push stopped: the artifacts would fail the Deploy stage (exit $status); see above" >&2
-  exit 1
-fi
+case $status in
+  0) ;;
+  1) echo "cutover: push stopped: the artifacts would fail the Deploy stage (exit 1); see above" >&2
+     exit 1 ;;
+  *) echo "cutover: push stopped: the dry-run could not check the artifacts (exit $status); see above" >&2
+     exit 1 ;;
+esac
 "#,
         bin = shell_quote(&binary.display().to_string()),
     )

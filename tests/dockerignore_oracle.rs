@@ -92,12 +92,22 @@ const PATTERNS: &[&str] = &[
     "**/deep*",
     "!build/sub/keep4.txt",
     "[[]x].txt",
+    "*\n!app.py /",
+    "build /",
+    "/ !src",
+    "src/[[:alpha:]]*.rs",
+    "**/deep\\.txt",
+    "docker",
+    "Dockerfile",
 ];
 
 struct Case {
     name: String,
     files: Vec<(&'static str, Make)>,
     ignore: String,
+    /// Where the Dockerfile lies inside the context (`cutover build`'s usual layout); `None`
+    /// puts it outside.
+    dockerfile: Option<&'static str>,
 }
 
 /// xorshift64: the same generated cases on every run; the case's text is printed on failure.
@@ -121,26 +131,49 @@ fn cases() -> Vec<Case> {
             name: "the reported case: a class inside a negation".into(),
             files: all(),
             ignore: "*.txt\n!keep[0-9].txt\n".into(),
+            dockerfile: None,
         },
         Case {
             name: "excluded directory, re-included file by literal prefix only".into(),
             files: all(),
             ignore: "build\n!build/keep3.txt\n!**/keep4.txt\n".into(),
+            dockerfile: None,
         },
         Case {
             name: "escapes, comments, spaces, prefixes".into(),
             files: all(),
             ignore: "# comment\n \\[x\\].txt \n./a.txt\n/docs/x\nstar\\*\n\n".into(),
+            dockerfile: None,
         },
         Case {
             name: "everything out, some back".into(),
             files: all(),
             ignore: "**\n!src\n!**/*.md\n!run.sh\n".into(),
+            dockerfile: None,
         },
         Case {
             name: "no .dockerignore rules at all".into(),
             files: all(),
             ignore: String::new(),
+            dockerfile: None,
+        },
+        Case {
+            name: "an ignored Dockerfile in an ignored folder: the folder stays, empty".into(),
+            files: all(),
+            ignore: "docker\n*.log\n".into(),
+            dockerfile: Some("docker/Dockerfile"),
+        },
+        Case {
+            name: "an ignored Dockerfile at the top".into(),
+            files: all(),
+            ignore: "Dockerfile\n.dockerignore\n".into(),
+            dockerfile: Some("Dockerfile"),
+        },
+        Case {
+            name: "the second trim: `!app.py /` re-includes app.py".into(),
+            files: all(),
+            ignore: "*\n!run.sh /\n!src /\n".into(),
+            dockerfile: Some("Dockerfile"),
         },
     ];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -154,10 +187,12 @@ fn cases() -> Vec<Case> {
         let ignore: String = (0..count)
             .map(|_| format!("{}\n", PATTERNS[rng.below(PATTERNS.len())]))
             .collect();
+        let dockerfile = [None, Some("Dockerfile"), Some("docker/Dockerfile")][rng.below(3)];
         cases.push(Case {
             name: format!("generated #{n}"),
             files,
             ignore,
+            dockerfile,
         });
     }
     cases
@@ -178,6 +213,36 @@ fn make_context(dir: &Path, case: &Case) {
         }
     }
     fs::write(dir.join(".dockerignore"), &case.ignore).unwrap();
+    if let Some(df) = case.dockerfile {
+        let p = dir.join(df);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, DOCKERFILE).unwrap();
+    }
+    // Folders get a mode no implied folder has (0755), so a missing folder entry shows.
+    chmod_dirs(dir, dir);
+}
+
+fn chmod_dirs(root: &Path, dir: &Path) {
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if fs::symlink_metadata(&p).unwrap().is_dir() {
+            chmod_dirs(root, &p);
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o750)).unwrap();
+        }
+    }
+}
+
+const DOCKERFILE: &str = "FROM scratch\nCOPY . /ctx/\n";
+
+fn dockerfile_path(ctx: &Path, scratch: &Path, case: &Case) -> std::path::PathBuf {
+    match case.dockerfile {
+        Some(df) => ctx.join(df),
+        None => {
+            let df = scratch.join("Dockerfile");
+            fs::write(&df, DOCKERFILE).unwrap();
+            df
+        }
+    }
 }
 
 fn docker(args: &[&str]) -> String {
@@ -194,10 +259,8 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// What the image holds under `/ctx`: (path, kind) with link targets, directories included.
-fn image_entries(ctx: &Path, scratch: &Path) -> BTreeSet<(String, String)> {
-    let df = scratch.join("Dockerfile");
-    fs::write(&df, "FROM scratch\nCOPY . /ctx/\n").unwrap();
+/// What the image holds under `/ctx`: (path, kind and mode, or link target), folders included.
+fn image_entries(ctx: &Path, scratch: &Path, df: &Path) -> BTreeSet<(String, String)> {
     let image = docker(&[
         "build",
         "-q",
@@ -229,49 +292,58 @@ fn list(root: &Path, dir: &Path, found: &mut BTreeSet<(String, String)>) {
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        let ft = fs::symlink_metadata(e.path()).unwrap().file_type();
-        if ft.is_symlink() {
+        let meta = fs::symlink_metadata(e.path()).unwrap();
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.file_type().is_symlink() {
             let t = fs::read_link(e.path()).unwrap();
             found.insert((rel, format!("link {}", t.display())));
-        } else if ft.is_dir() {
-            found.insert((rel, "dir".into()));
+        } else if meta.is_dir() {
+            found.insert((rel, format!("dir {mode:o}")));
             list(root, &e.path(), found);
         } else {
-            found.insert((rel, "file".into()));
+            found.insert((rel, format!("file {mode:o}")));
         }
     }
 }
 
-/// cutover's entries, plus the parent directories Docker creates for files it sends inside an
-/// excluded directory (the tar has no entry for those directories, only for their files).
-fn cutover_entries(ctx: &Path) -> BTreeSet<(String, String)> {
+/// cutover's entries, plus the folders the daemon creates (mode 0755) for files it receives
+/// inside an excluded folder (the tar has no entry for such a folder, only for its files).
+fn cutover_entries(ctx: &Path, df: &Path) -> BTreeSet<(String, String)> {
+    let entries = context_entries(&inputs(ctx, df)).unwrap();
+    let explicit: BTreeSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
     let mut found = BTreeSet::new();
-    for e in context_entries(ctx, None).unwrap() {
+    for e in &entries {
         let mut parent = Path::new(&e.path).parent();
         while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
-            found.insert((p.to_string_lossy().into_owned(), "dir".into()));
+            let p_str = p.to_string_lossy().into_owned();
+            if !explicit.contains(p_str.as_str()) {
+                found.insert((p_str, "dir 755".to_string()));
+            }
             parent = p.parent();
         }
-        let kind = match e.kind {
-            EntryKind::File => "file".to_string(),
-            EntryKind::Dir => "dir".to_string(),
+        let kind = match &e.kind {
+            EntryKind::File => format!("file {:o}", e.mode),
+            EntryKind::Dir => format!("dir {:o}", e.mode),
             EntryKind::Symlink(t) => format!("link {t}"),
         };
-        found.insert((e.path, kind));
+        found.insert((e.path.clone(), kind));
     }
     found
 }
 
-fn hash(ctx: &Path, df: &Path) -> String {
-    content_hash(&BuildInputs {
+fn inputs<'a>(ctx: &'a Path, df: &'a Path) -> BuildInputs<'a> {
+    BuildInputs {
         context: ctx,
         dockerfile: df,
         build_args: &[],
         target: None,
         platform: None,
         skip: None,
-    })
-    .unwrap()
+    }
+}
+
+fn hash(ctx: &Path, df: &Path) -> String {
+    content_hash(&inputs(ctx, df)).unwrap()
 }
 
 #[test]
@@ -281,17 +353,18 @@ fn the_hash_covers_exactly_what_docker_sends() {
         let scratch = tempfile::tempdir().unwrap();
         let ctx = ctx_dir.path();
         make_context(ctx, &case);
-        let sent = image_entries(ctx, scratch.path());
-        let ours = cutover_entries(ctx);
+        let df = dockerfile_path(ctx, scratch.path(), &case);
+        let sent = image_entries(ctx, scratch.path(), &df);
+        let ours = cutover_entries(ctx, &df);
         let about = format!(
-            "case `{}`\n.dockerignore:\n{}\ncontext: {:?}",
+            "case `{}`\n.dockerignore:\n{}\nDockerfile: {:?}\ncontext: {:?}",
             case.name,
             case.ignore,
+            case.dockerfile,
             case.files.iter().map(|f| f.0).collect::<Vec<_>>()
         );
         assert_eq!(ours, sent, "cutover's entries (left) vs the image's (right)\n{about}");
 
-        let df = scratch.path().join("Dockerfile");
         let base = hash(ctx, &df);
         let mut changing = vec![".dockerignore"];
         changing.extend(
@@ -309,7 +382,9 @@ fn the_hash_covers_exactly_what_docker_sends() {
             } else {
                 fs::write(&p, [before.as_slice(), b"edited\n"].concat()).unwrap();
             }
-            let sent_it = sent.contains(&(path.to_string(), "file".to_string()));
+            let sent_it = sent
+                .iter()
+                .any(|(p, kind)| p == path && kind.starts_with("file"));
             assert_eq!(
                 hash(ctx, &df) != base,
                 sent_it,
@@ -347,7 +422,8 @@ fn a_pattern_docker_refuses_is_refused_with_its_line() {
     let ctx = tempfile::tempdir().unwrap();
     fs::write(ctx.path().join("a.txt"), "a").unwrap();
     fs::write(ctx.path().join(".dockerignore"), "*.log\nsrc/[a-\n").unwrap();
-    let err = context_entries(ctx.path(), None).unwrap_err();
+    let df = ctx.path().join("Dockerfile");
+    let err = context_entries(&inputs(ctx.path(), &df)).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(

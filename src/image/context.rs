@@ -83,6 +83,15 @@ pub fn content_hash(inputs: &BuildInputs<'_>) -> Result<String, ContextError> {
         source,
     })?;
     field(&mut h, b"dockerfile", &dockerfile);
+    // Where the Dockerfile lies in the context matters too (an ignored Dockerfile's folders are
+    // still created in the image); one outside the context counts by its content only, so the
+    // hash does not depend on where the checkout is.
+    let dockerfile_in_context = inputs
+        .dockerfile
+        .strip_prefix(inputs.context)
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_default();
+    field(&mut h, b"dockerfile-path", dockerfile_in_context.as_bytes());
     let mut args: Vec<&(String, String)> = inputs.build_args.iter().collect();
     args.sort();
     for (k, v) in args {
@@ -96,7 +105,7 @@ pub fn content_hash(inputs: &BuildInputs<'_>) -> Result<String, ContextError> {
     );
 
     let mut buf = Vec::new();
-    for entry in context_entries(inputs.context, inputs.skip)? {
+    for entry in context_entries(inputs)? {
         let path = inputs.context.join(&entry.path);
         let io = |source| ContextError::Io {
             path: path.clone(),
@@ -142,14 +151,34 @@ pub enum EntryKind {
     Symlink(String),
 }
 
-/// The entries `docker build` sends for `context`, sorted by path: what go-archive's
-/// `TarWithOptions` puts in the tar under the `.dockerignore` rules (see [`super::dockerignore`]).
-/// `skip` (the artifact folder and its staging siblings) is left out as well. Sockets and other
-/// special files are left out: they cannot be part of an image built with `COPY`.
-pub fn context_entries(context: &Path, skip: Option<&Path>) -> Result<Vec<Entry>, ContextError> {
+/// The entries `docker build` sends for the context, sorted by path: what go-archive's
+/// `TarWithOptions` puts in the tar under the `.dockerignore` rules (see
+/// [`super::dockerignore`]), after the daemon has removed an ignored Dockerfile (the CLI sends
+/// it anyway; the folders it lay in stay, as implied directories of mode 0755). The artifact
+/// folder (`skip`) and its staging siblings are left out as well. Sockets and other special
+/// files are left out: they cannot be part of an image built with `COPY`.
+pub fn context_entries(inputs: &BuildInputs<'_>) -> Result<Vec<Entry>, ContextError> {
+    let context = inputs.context;
     let patterns = load_patterns(context)?;
     let mut out = Vec::new();
-    walk(context, context, &patterns, None, skip, &mut out)?;
+    walk(context, context, &patterns, None, inputs.skip, &mut out)?;
+    if let Ok(rel) = inputs.dockerfile.strip_prefix(context) {
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        if patterns.matches(&rel, None).0 {
+            let mut dir = Path::new(&rel).parent();
+            while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+                let d_str = d.to_string_lossy().into_owned();
+                if !out.iter().any(|e| e.path == d_str) {
+                    out.push(Entry {
+                        path: d_str,
+                        kind: EntryKind::Dir,
+                        mode: 0o755,
+                    });
+                }
+                dir = d.parent();
+            }
+        }
+    }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }

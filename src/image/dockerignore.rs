@@ -82,41 +82,47 @@ impl Patterns {
             if raw.starts_with('#') {
                 continue;
             }
+            // ignorefile.ReadAll: trim, `!` then trim, Clean, a leading `/` dropped.
             let mut pattern = raw.trim();
             if pattern.is_empty() {
                 continue;
             }
-            let exclusion = pattern.starts_with('!');
-            if exclusion {
+            let invert = pattern.starts_with('!');
+            if invert {
                 pattern = pattern[1..].trim();
             }
-            let mut cleaned = if pattern.is_empty() {
+            let mut read = if pattern.is_empty() {
                 String::new()
             } else {
                 go_clean(pattern)
             };
-            if cleaned.len() > 1 && cleaned.starts_with('/') {
-                cleaned.remove(0);
+            if read.len() > 1 && read.starts_with('/') {
+                read.remove(0);
+            }
+            if invert {
+                read.insert(0, '!');
             }
             let err = |reason: &str| PatternError {
                 line,
                 pattern: raw.trim().to_string(),
                 reason: reason.to_string(),
             };
-            if exclusion && cleaned.is_empty() {
-                return Err(err("is an illegal exclusion pattern (`!` alone)"));
+            // patternmatcher.New: trim and Clean again, then `!` (so `!/` is `!` alone).
+            let p = read.trim();
+            if p.is_empty() {
+                continue;
             }
-            // patternmatcher.New cleans the whole line again, `!` included.
-            let full = go_clean(&format!("{}{cleaned}", if exclusion { "!" } else { "" }));
-            let cleaned = match full.strip_prefix('!') {
-                Some(rest) if exclusion => rest.to_string(),
-                _ if exclusion => return Err(err("is an illegal exclusion pattern")),
-                _ => full,
+            let p = go_clean(p);
+            let (exclusion, cleaned) = match p.strip_prefix('!') {
+                Some("") => return Err(err("is an illegal exclusion pattern (`!` alone)")),
+                Some(rest) => (true, rest.to_string()),
+                None => (false, p),
             };
             check_match_syntax(&cleaned)
                 .map_err(|_| err("is not a valid pattern (Go filepath.Match syntax)"))?;
-            let how = compile(&cleaned)
-                .map_err(|_| err("is not a valid pattern (Go filepath.Match syntax)"))?;
+            let how = compile(&cleaned).map_err(|_| {
+                err("uses a `\\` escape that cutover cannot match as Docker does (such as \\Q or an octal escape)")
+            })?;
             exclusions |= exclusion;
             rules.push(Rule {
                 exclusion,
@@ -242,13 +248,32 @@ fn compile(pattern: &str) -> Result<How, regex::Error> {
         } else if ch == '\\' {
             if let Some(&next) = chars.get(i) {
                 i += 1;
-                class.push_escaped(&mut re, next);
+                match go_escape(next) {
+                    Some(class_text) if class.inside.is_none() => re.push_str(class_text),
+                    _ => class.push_escaped(&mut re, next),
+                }
                 detected = Detected::Regex;
             } else {
                 class.push_escaped(&mut re, '\\');
             }
         } else if ch == '[' || ch == ']' {
-            class.push_char(&mut re, ch);
+            // `[:alpha:]` inside a class is a POSIX class in both syntaxes: copied as it is.
+            let posix = (ch == '[' && class.inside.is_some() && chars.get(i) == Some(&':'))
+                .then(|| {
+                    let rest: String = chars[i..].iter().collect();
+                    rest.find(":]").map(|end| rest[..end + 2].to_string())
+                })
+                .flatten()
+                .filter(|p| p[1..p.len() - 2].chars().all(|c| c.is_ascii_lowercase()));
+            match posix {
+                Some(p) => {
+                    re.push('[');
+                    re.push_str(&p);
+                    i += p.chars().count();
+                    class.count_one();
+                }
+                None => class.push_char(&mut re, ch),
+            }
             detected = Detected::Regex;
         } else {
             class.push_char(&mut re, ch);
@@ -263,6 +288,25 @@ fn compile(pattern: &str) -> Result<How, regex::Error> {
             re.push('$');
             How::Regex(regex::Regex::new(&re)?)
         }
+    })
+}
+
+/// What Go's RE2 means by `\\c` where the `regex` crate reads it otherwise: Go's `\\d`, `\\w`,
+/// `\\s` and `\\b` are ASCII-only (the crate's are Unicode), and Go has no `\\<`/`\\>` word
+/// boundaries (the crate does): they are the characters.
+fn go_escape(c: char) -> Option<&'static str> {
+    Some(match c {
+        'd' => "[0-9]",
+        'D' => "[^0-9]",
+        'w' => "[0-9A-Za-z_]",
+        'W' => "[^0-9A-Za-z_]",
+        's' => "[\\t\\n\\f\\r ]",
+        'S' => "[^\\t\\n\\f\\r ]",
+        'b' => "(?-u:\\b)",
+        'B' => "(?-u:\\B)",
+        '<' => "<",
+        '>' => ">",
+        _ => return None,
     })
 }
 
@@ -299,6 +343,13 @@ impl ClassTracker {
                 re.push(ch);
                 self.inside = Some(if negation { 0 } else { n + 1 });
             }
+        }
+    }
+
+    /// One more character of the current class, written by the caller.
+    fn count_one(&mut self) {
+        if let Some(n) = self.inside.as_mut() {
+            *n += 1;
         }
     }
 
@@ -453,6 +504,26 @@ mod tests {
         assert!(excluded("[a-c]?", "bz"));
         assert!(excluded("a.b", "a.b"));
         assert!(!excluded("a.b", "axb"));
+    }
+
+    #[test]
+    fn go_regexp_escapes_and_posix_classes() {
+        assert!(excluded("log\\d", "log7"));
+        assert!(!excluded("log\\d", "log\u{663}"), "Go's \\d is ASCII only");
+        assert!(excluded("a\\<b", "a<b"), "Go has no \\< word boundary");
+        assert!(excluded("[[:alpha:]]", "a"));
+        assert!(!excluded("[[:alpha:]]", "a]"));
+        assert!(excluded("x[[:digit:]_]", "x_"));
+    }
+
+    #[test]
+    fn the_second_trim_of_patternmatcher_new() {
+        // ReadAll cleans `!app.py /` to `!app.py ` and New trims it to `!app.py`.
+        assert!(!excluded("*\n!app.py /\n", "app.py"));
+        assert!(excluded("build /\n", "build/x"));
+        assert!(excluded("/ foo\n", "foo"));
+        assert!(!excluded("*\n/ !foo\n", "foo"), "`/ !foo` is an exclusion after the trim");
+        assert!(Patterns::parse("!/\n").is_err(), "`!/` cleans to `!` alone");
     }
 
     #[test]

@@ -220,7 +220,8 @@ impl LiveStatus {
         use std::io::IsTerminal as _;
         let now = Instant::now();
         LiveStatus {
-            terminal: std::io::stderr().is_terminal(),
+            terminal: std::io::stderr().is_terminal()
+                && !matches!(std::env::var_os("TERM"), Some(t) if t == "dumb"),
             started: now,
             last_refresh: now,
             count_at_refresh: 0,

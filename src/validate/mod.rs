@@ -33,6 +33,15 @@ impl Report {
         msg: String,
         hint: Option<&str>,
     ) {
+        // Every test of the validator holds each report to the catalog's id and level.
+        debug_assert!(
+            catalog::find(rule).is_some_and(|r| match r.level {
+                catalog::Level::Both => true,
+                catalog::Level::Error => sev == Severity::Error,
+                catalog::Level::Warning => sev == Severity::Warning,
+            }),
+            "rule `{rule}` reported as {sev:?} but the catalog says otherwise"
+        );
         self.problems.push(Problem {
             rule,
             severity: sev,
