@@ -15,7 +15,6 @@ pub mod live;
 pub mod output;
 pub mod probe;
 pub mod rehearse;
-pub mod run;
 pub mod secret;
 pub mod settings;
 pub mod validate;
@@ -33,7 +32,7 @@ pub fn main_entry() -> i32 {
             return e.exit_code();
         }
     };
-    match run::run(cli) {
+    match commands::run(cli) {
         Ok(exit) => exit.code(),
         Err(failure) => {
             eprintln!("{failure}");

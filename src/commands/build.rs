@@ -2,16 +2,16 @@
 
 use serde::Serialize;
 
+use super::artifacts::{print_plan, print_problems, render_checked, write_valid};
 use crate::artifacts::image_detail::PushFacts;
+use crate::artifacts::plan::Plan;
 use crate::cli::BuildArgs;
-use crate::commands::artifacts::{print_plan, print_problems, render_checked, write_valid, Plan};
 use crate::image_ref::ImageRef;
-use crate::run::{interrupted, require_repository, resolve, runtime};
 use crate::settings::Settings;
 use anyhow::Context as _;
 
+use super::{interrupted, require_repository, resolve, runtime, Ctx};
 use crate::output::{print_json, Exit, Failure, OutputFormat};
-use crate::run::Ctx;
 
 /// `cutover build --output json`: the build's result and the artifacts' plan.
 #[derive(Debug, Serialize)]

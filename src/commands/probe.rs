@@ -1,10 +1,9 @@
 //! `cutover probe` and `cutover report`.
 
-use crate::run::runtime;
 use anyhow::Context as _;
 
+use super::{runtime, Ctx};
 use crate::output::{print_json, Exit, Failure, OutputFormat};
-use crate::run::Ctx;
 
 pub(crate) fn probe_cmd(ctx: &Ctx, args: crate::cli::ProbeArgs) -> Result<Exit, Failure> {
     use crate::probe::{self, ProbeError, StopReason};

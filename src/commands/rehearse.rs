@@ -1,8 +1,7 @@
 //! `cutover rehearse`: flags to options, the rehearsal, and its report.
 
+use super::{interrupted, runtime, Ctx};
 use crate::output::{print_json, Exit, Failure, OutputFormat};
-use crate::run::Ctx;
-use crate::run::{interrupted, runtime};
 
 /// Resolves `cutover rehearse`'s flags into the rehearsal's options.
 pub(crate) fn rehearse_options(
