@@ -72,10 +72,11 @@ pub fn read_plan(opts: &Options) -> Result<Plan, LocalError> {
     )?)
 }
 
-/// Runs the planned build in `opts.src`, from the `machine` environment, then packages and
-/// checks its artifacts; zip paths in the summary are shown relative to `cwd`. `None`: Ctrl-C
+/// Runs the planned build in `opts.src`, from the `machine` environment, on the runtime `rt`,
+/// then packages and checks its artifacts; zip paths in the summary are shown relative to `cwd`. `None`: Ctrl-C
 /// or SIGTERM stopped the build.
 pub fn run(
+    rt: &tokio::runtime::Handle,
     opts: &Options,
     plan: &Plan,
     machine: Vec<(String, String)>,
@@ -100,7 +101,7 @@ pub fn run(
     }
 
     let env = exec::initial_env(machine, &plan.variables, &opts.overrides, &opts.codebuild);
-    let mut build = Build::start(plan.shell, &opts.src, env, log)?;
+    let mut build = Build::start(rt, plan.shell, &opts.src, env, log)?;
     let report = build.run_phases(plan)?;
     if report.interrupted {
         return Ok(None);

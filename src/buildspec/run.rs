@@ -162,7 +162,8 @@ enum Outcome {
 
 /// A running build: the shell's state between commands and the process groups it started.
 pub struct Build {
-    rt: tokio::runtime::Runtime,
+    /// The process's runtime: it waits for the commands and listens for Ctrl-C and SIGTERM.
+    rt: tokio::runtime::Handle,
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
     program: String,
@@ -175,17 +176,16 @@ pub struct Build {
 }
 
 impl Build {
-    /// Prepares a build in `src_dir` with the given starting environment.
+    /// Prepares a build in `src_dir` with the given starting environment. `rt` must not be the
+    /// runtime of the calling thread: the build blocks on it.
     pub fn start(
+        rt: &tokio::runtime::Handle,
         shell: Shell,
         src_dir: &Path,
         env: BTreeMap<String, String>,
         log: Log,
     ) -> Result<Build, RunError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(RunError::Setup)?;
+        let rt = rt.clone();
         let (interrupt, terminate) = {
             let _guard = rt.enter();
             (

@@ -101,7 +101,7 @@ pub(crate) fn write_valid(s: &Settings, set: &ArtifactSet, plan: &Plan) -> Resul
 /// The task definition template: the live service's (`--from-service`) or the file's.
 pub(crate) fn load_template(ctx: &Ctx, s: &Settings) -> Result<Template, Failure> {
     if s.from_service {
-        let t = crate::live::service::fetch_template_blocking(s)?;
+        let t = ctx.block_on(crate::live::service::fetch_configured_template(s))?;
         return Ok(Template {
             value: t.template,
             source: t.source,

@@ -10,7 +10,7 @@ use crate::image_ref::ImageRef;
 use crate::settings::Settings;
 use anyhow::Context as _;
 
-use super::{interrupted, require_repository, resolve, runtime, Ctx};
+use super::{interrupted, require_repository, resolve, Ctx};
 use crate::output::{print_json, Exit, Failure, OutputFormat};
 
 /// `cutover build --output json`: the build's result and the artifacts' plan.
@@ -71,7 +71,7 @@ pub(crate) fn build_cmd(ctx: &Ctx, args: BuildArgs) -> Result<Exit, Failure> {
             eprintln!("build: {line}");
         }
     };
-    let outcome = runtime()?.block_on(async {
+    let outcome = ctx.block_on(async {
         let build = crate::image::build::build(crate::image::build::BuildOptions {
             settings: &s,
             repository: &repository,

@@ -28,7 +28,9 @@ pub(crate) fn run_cmd(ctx: &Ctx, args: &BuildspecRunArgs) -> Result<Exit, Failur
         eprintln!("warning: {note}");
     }
     let log = Log { quiet: ctx.quiet };
-    let Some(summary) = local::run(&opts, &plan, machine, log, &ctx.cwd).map_err(failure)? else {
+    let Some(summary) =
+        local::run(ctx.handle(), &opts, &plan, machine, log, &ctx.cwd).map_err(failure)?
+    else {
         eprintln!("error: interrupted: the build was stopped");
         return Ok(Exit::Interrupted);
     };

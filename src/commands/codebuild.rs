@@ -9,12 +9,12 @@ use crate::live::codebuild::{
 use crate::live::{Aws, LiveError};
 use crate::output::{print_json, Exit, Failure, OutputFormat};
 
-use super::{print_apply, resolve_live, runtime, watch_until_final, Ctx, Watched};
+use super::{print_apply, resolve_live, watch_until_final, Ctx, Watched};
 
 pub(crate) fn apply_cmd(ctx: &Ctx, args: ApplyArgs) -> Result<Exit, Failure> {
     let s = resolve_live(ctx, &args.settings, Some(&args.pipeline))?;
     let desired = load_desired(&s, &ctx.cwd)?;
-    let report = runtime()?.block_on(async {
+    let report = ctx.block_on(async {
         let aws = Aws::load(&s).await?;
         apply(&aws, &desired, args.diff).await
     })?;
@@ -24,40 +24,38 @@ pub(crate) fn apply_cmd(ctx: &Ctx, args: ApplyArgs) -> Result<Exit, Failure> {
 pub(crate) fn start_cmd(ctx: &Ctx, args: StartArgs) -> Result<Exit, Failure> {
     let s = resolve_live(ctx, &SettingsArgs::default(), Some(&args.pipeline))?;
     let project = project_name(&s)?;
-    runtime()?
-        .block_on(async {
-            let aws = Aws::load(&s).await?;
-            let id = start_build(&aws, &project, args.source_version.clone()).await?;
-            match ctx.output {
-                OutputFormat::Json if !args.watch => {
-                    print_json(&serde_json::json!({"project": project, "build_id": id}))
-                }
-                OutputFormat::Json => {}
-                OutputFormat::Text => {
-                    crate::say!("started CodeBuild project `{project}`: build {id}")
-                }
+    ctx.block_on(async {
+        let aws = Aws::load(&s).await?;
+        let id = start_build(&aws, &project, args.source_version.clone()).await?;
+        match ctx.output {
+            OutputFormat::Json if !args.watch => {
+                print_json(&serde_json::json!({"project": project, "build_id": id}))
             }
-            if args.watch {
-                watch(ctx, &aws, &id, &args.poll).await
-            } else {
-                Ok(Exit::Ok)
+            OutputFormat::Json => {}
+            OutputFormat::Text => {
+                crate::say!("started CodeBuild project `{project}`: build {id}")
             }
-        })
-        .map_err(Failure::from)
+        }
+        if args.watch {
+            watch(ctx, &aws, &id, &args.poll).await
+        } else {
+            Ok(Exit::Ok)
+        }
+    })
+    .map_err(Failure::from)
 }
 
 pub(crate) fn watch_cmd(ctx: &Ctx, args: BuildWatchArgs) -> Result<Exit, Failure> {
     let s = resolve_live(ctx, &SettingsArgs::default(), Some(&args.pipeline))?;
-    runtime()?
-        .block_on(async {
-            let aws = Aws::load(&s).await?;
-            let id = match &args.build_id {
-                Some(id) => id.clone(),
-                None => latest_build(&aws, &project_name(&s)?).await?,
-            };
-            watch(ctx, &aws, &id, &args.poll).await
-        })
-        .map_err(Failure::from)
+    ctx.block_on(async {
+        let aws = Aws::load(&s).await?;
+        let id = match &args.build_id {
+            Some(id) => id.clone(),
+            None => latest_build(&aws, &project_name(&s)?).await?,
+        };
+        watch(ctx, &aws, &id, &args.poll).await
+    })
+    .map_err(Failure::from)
 }
 
 async fn watch(ctx: &Ctx, aws: &Aws, id: &str, poll: &WatchArgs) -> Result<Exit, LiveError> {

@@ -1,6 +1,7 @@
-//! The commands: [`run`] dispatches the parsed command line to one file per command family, and
-//! this file holds what they share: the context, settings resolution, image flags, interruption,
-//! and the printing of `apply` reports and `watch` progress. Each command resolves its flags, calls
+//! The commands: [`run`] starts the one async runtime and dispatches the parsed command line to
+//! one file per command family, and this file holds what they share: the context, settings
+//! resolution, image flags, interruption, and the printing of `apply` reports and `watch`
+//! progress. Each command resolves its flags, calls
 //! the library, prints (through [`crate::say!`] and [`crate::output`]) and returns the exit code;
 //! the library never imports a command.
 
@@ -34,6 +35,20 @@ pub struct Ctx {
     pub quiet: bool,
     pub config: Option<PathBuf>,
     pub cwd: PathBuf,
+    /// The one async runtime of the process; commands reach it through [`Ctx::block_on`].
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Ctx {
+    /// Runs a future of the library to its end on the process's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// The runtime, for library code that drives its own futures (the buildspec runner).
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        self.runtime.handle()
+    }
 }
 
 /// Runs the command line's command.
@@ -41,11 +56,17 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
     let cwd = std::env::current_dir()
         .context("reading the current directory")
         .map_err(Failure::usage)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .map_err(Failure::external)?;
     let ctx = Ctx {
         output: cli.output,
         quiet: cli.quiet,
         config: cli.config,
         cwd,
+        runtime,
     };
     match cli.command {
         Command::DryRun(args) => artifacts::dry_run_cmd(&ctx, args),
@@ -133,14 +154,6 @@ pub(crate) async fn interrupted() {
         _ = term => {}
         _ = int => {}
     }
-}
-
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-        .map_err(Failure::external)
 }
 
 /// Prints what `pipeline apply` or `codebuild apply` did; `--diff` that finds a difference is 1.

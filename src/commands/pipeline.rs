@@ -16,12 +16,12 @@ use crate::live::pipeline::{
 use crate::live::{short_name, Aws, LiveError};
 use crate::output::{print_json, Exit, Failure, OutputFormat};
 
-use super::{display_path, print_apply, resolve_live, runtime, watch_until_final, Ctx, Watched};
+use super::{display_path, print_apply, resolve_live, watch_until_final, Ctx, Watched};
 
 pub(crate) fn apply_cmd(ctx: &Ctx, args: ApplyArgs) -> Result<Exit, Failure> {
     let s = resolve_live(ctx, &args.settings, Some(&args.pipeline))?;
     let desired = load_desired(&s, &ctx.cwd)?;
-    let report = runtime()?.block_on(async {
+    let report = ctx.block_on(async {
         let aws = Aws::load(&s).await?;
         apply(&aws, &desired, args.diff).await
     })?;
@@ -36,30 +36,29 @@ pub(crate) fn start_cmd(ctx: &Ctx, args: StartArgs) -> Result<Exit, Failure> {
     }
     let s = resolve_live(ctx, &SettingsArgs::default(), Some(&args.pipeline))?;
     let name = pipeline_name(&s)?;
-    runtime()?
-        .block_on(async {
-            let aws = Aws::load(&s).await?;
-            let id = start_execution(&aws, &name).await?;
-            match ctx.output {
-                OutputFormat::Json if !args.watch => {
-                    print_json(&serde_json::json!({"pipeline": name, "execution_id": id}))
-                }
-                OutputFormat::Json => {}
-                OutputFormat::Text => crate::say!("started pipeline `{name}`: execution {id}"),
+    ctx.block_on(async {
+        let aws = Aws::load(&s).await?;
+        let id = start_execution(&aws, &name).await?;
+        match ctx.output {
+            OutputFormat::Json if !args.watch => {
+                print_json(&serde_json::json!({"pipeline": name, "execution_id": id}))
             }
-            if args.watch {
-                watch(ctx, &aws, &name, &id, &args.poll).await
-            } else {
-                Ok(Exit::Ok)
-            }
-        })
-        .map_err(Failure::from)
+            OutputFormat::Json => {}
+            OutputFormat::Text => crate::say!("started pipeline `{name}`: execution {id}"),
+        }
+        if args.watch {
+            watch(ctx, &aws, &name, &id, &args.poll).await
+        } else {
+            Ok(Exit::Ok)
+        }
+    })
+    .map_err(Failure::from)
 }
 
 pub(crate) fn status_cmd(ctx: &Ctx, args: ExecutionArgs) -> Result<Exit, Failure> {
     let s = resolve_live(ctx, &SettingsArgs::default(), Some(&args.pipeline))?;
     let name = pipeline_name(&s)?;
-    let view = runtime()?.block_on(async {
+    let view = ctx.block_on(async {
         let aws = Aws::load(&s).await?;
         let id = match &args.execution_id {
             Some(id) => id.clone(),
@@ -78,16 +77,15 @@ pub(crate) fn watch_cmd(ctx: &Ctx, args: ExecutionWatchArgs) -> Result<Exit, Fai
         Some(&args.execution.pipeline),
     )?;
     let name = pipeline_name(&s)?;
-    runtime()?
-        .block_on(async {
-            let aws = Aws::load(&s).await?;
-            let id = match &args.execution.execution_id {
-                Some(id) => id.clone(),
-                None => latest_execution(&aws, &name).await?,
-            };
-            watch(ctx, &aws, &name, &id, &args.poll).await
-        })
-        .map_err(Failure::from)
+    ctx.block_on(async {
+        let aws = Aws::load(&s).await?;
+        let id = match &args.execution.execution_id {
+            Some(id) => id.clone(),
+            None => latest_execution(&aws, &name).await?,
+        };
+        watch(ctx, &aws, &name, &id, &args.poll).await
+    })
+    .map_err(Failure::from)
 }
 
 pub(crate) fn artifacts_cmd(ctx: &Ctx, args: PipelineArtifactsArgs) -> Result<Exit, Failure> {
@@ -102,7 +100,7 @@ pub(crate) fn artifacts_cmd(ctx: &Ctx, args: PipelineArtifactsArgs) -> Result<Ex
         })?),
         None => None,
     };
-    let (obj, label, bytes) = runtime()?.block_on(async {
+    let (obj, label, bytes) = ctx.block_on(async {
         let aws = Aws::load(&s).await?;
         let (obj, label) = match from {
             Some(o) => {

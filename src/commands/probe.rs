@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 
-use super::{runtime, Ctx};
+use super::Ctx;
 use crate::output::{print_json, Exit, Failure, OutputFormat};
 
 pub(crate) fn probe_cmd(ctx: &Ctx, args: crate::cli::ProbeArgs) -> Result<Exit, Failure> {
@@ -25,7 +25,7 @@ pub(crate) fn probe_cmd(ctx: &Ctx, args: crate::cli::ProbeArgs) -> Result<Exit, 
             "the probe needs an end\n  hint: pass --duration 30s, or --until-version V (or both)"
         )));
     }
-    let outcome = runtime()?.block_on(probe::run(&opts)).map_err(|e| {
+    let outcome = ctx.block_on(probe::run(&opts)).map_err(|e| {
         let usage = matches!(
             e,
             ProbeError::HttpsUnsupported { .. }

@@ -7,7 +7,7 @@ use crate::live::verify::{render, verify, Severity, Target};
 use crate::live::Aws;
 use crate::output::{print_json, Exit, Failure, OutputFormat};
 
-use super::{resolve_live, runtime, Ctx};
+use super::{resolve_live, Ctx};
 
 pub(crate) fn verify_cmd(ctx: &Ctx, args: VerifyArgs) -> Result<Exit, Failure> {
     let s = resolve_live(ctx, &args.settings, None)?;
@@ -44,7 +44,7 @@ pub(crate) fn verify_cmd(ctx: &Ctx, args: VerifyArgs) -> Result<Exit, Failure> {
         }
     }
     let target = Target::from_settings(&s, image)?;
-    let report = runtime()?.block_on(async {
+    let report = ctx.block_on(async {
         let aws = Aws::load(&s).await?;
         verify(&aws, &target).await
     })?;

@@ -120,17 +120,6 @@ impl Aws {
     }
 }
 
-/// A multi-threaded runtime for one command.
-pub fn runtime() -> Result<tokio::runtime::Runtime, LiveError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| LiveError::Io {
-            what: "starting the async runtime".into(),
-            source,
-        })
-}
-
 /// A required setting, or a config error that says where to set it.
 pub fn require<'a>(value: Option<&'a str>, what: &str, hint: &str) -> Result<&'a str, LiveError> {
     value
