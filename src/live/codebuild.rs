@@ -419,4 +419,82 @@ mod tests {
         assert_eq!(exit_for("SUCCEEDED"), Exit::Ok);
         assert!(is_final("STOPPED") && !is_final("IN_PROGRESS"));
     }
+
+    /// Keeps the body of the request about to be sent, then stops it: no request leaves.
+    #[derive(Debug, Clone, Default)]
+    struct SentBody(std::sync::Arc<std::sync::Mutex<Option<Value>>>);
+
+    impl aws_smithy_runtime_api::client::interceptors::Intercept for SentBody {
+        fn name(&self) -> &'static str {
+            "SentBody"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+            _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+            _: &mut aws_smithy_types::config_bag::ConfigBag,
+        ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+            let body = context.request().body().bytes().unwrap_or_default();
+            *self.0.lock().unwrap() = serde_json::from_slice(body).ok();
+            Err("stopped before sending".into())
+        }
+    }
+
+    /// A project declaration with every field CreateProject and UpdateProject take.
+    fn every_field() -> Value {
+        json!({
+            "name": "web-build",
+            "description": "builds web",
+            "source": {"type": "CODEPIPELINE", "buildspec": "buildspec/buildspec.yml"},
+            "secondarySources": [{"type": "S3", "location": "bucket/src.zip", "sourceIdentifier": "extra"}],
+            "sourceVersion": "main",
+            "secondarySourceVersions": [{"sourceIdentifier": "extra", "sourceVersion": "v1"}],
+            "artifacts": {"type": "CODEPIPELINE"},
+            "secondaryArtifacts": [{"type": "S3", "location": "bucket", "artifactIdentifier": "more"}],
+            "cache": {"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE"]},
+            "environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
+                "computeType": "BUILD_GENERAL1_SMALL", "privilegedMode": true},
+            "serviceRole": "arn:aws:iam::123456789012:role/build",
+            "timeoutInMinutes": 30,
+            "queuedTimeoutInMinutes": 60,
+            "encryptionKey": "alias/aws/s3",
+            "tags": [{"key": "team", "value": "web"}],
+            "vpcConfig": {"vpcId": "vpc-1", "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"]},
+            "badgeEnabled": false,
+            "logsConfig": {"cloudWatchLogs": {"status": "ENABLED", "groupName": "builds"}},
+            "fileSystemLocations": [{"type": "EFS", "location": "fs-1.efs.us-east-1.amazonaws.com:/",
+                "mountPoint": "/mnt/efs", "identifier": "efs1"}],
+            "buildBatchConfig": {"serviceRole": "arn:aws:iam::123456789012:role/batch", "timeoutInMins": 90},
+            "concurrentBuildLimit": 2,
+            "autoRetryLimit": 1
+        })
+    }
+
+    /// The update path has no test against moto, which (5.2) has no UpdateProject.
+    #[tokio::test]
+    async fn create_and_update_send_every_declared_field() {
+        let sent = SentBody::default();
+        let config = aws_sdk_codebuild::Config::builder()
+            .behavior_version(aws_sdk_codebuild::config::BehaviorVersion::latest())
+            .region(aws_sdk_codebuild::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_codebuild::config::Credentials::new(
+                "AKIDTEST", "secret", None, None, "test",
+            ))
+            .retry_config(aws_sdk_codebuild::config::retry::RetryConfig::disabled())
+            .interceptor(sent.clone())
+            .build();
+        let cb = aws_sdk_codebuild::Client::from_conf(config);
+        let aws = Aws {
+            sdk: aws_config::SdkConfig::builder().build(),
+            region: "us-east-1".into(),
+        };
+        let declared = every_field();
+        for exists in [false, true] {
+            *sent.0.lock().unwrap() = None;
+            assert!(put_project(&aws, &cb, &declared, exists).await.is_err());
+            let body = sent.0.lock().unwrap().take();
+            assert_eq!(body.as_ref(), Some(&declared), "exists: {exists}");
+        }
+    }
 }
