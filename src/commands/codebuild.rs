@@ -62,13 +62,6 @@ async fn watch(ctx: &Ctx, aws: &Aws, id: &str, poll: &WatchArgs) -> Result<Exit,
     watch_until_final(ctx, id, poll, || get_build(aws, id)).await
 }
 
-fn print_build(ctx: &Ctx, b: &BuildView) {
-    match ctx.output {
-        OutputFormat::Json => print_json(b),
-        OutputFormat::Text => crate::output::say_raw(&render_build(b)),
-    }
-}
-
 impl Watched for BuildView {
     const WHAT: &'static str = "build";
     fn status(&self) -> &str {
@@ -83,7 +76,7 @@ impl Watched for BuildView {
     fn progress(before: Option<&Self>, now: &Self) -> Vec<String> {
         progress_lines(before, now)
     }
-    fn print(&self, ctx: &Ctx) {
-        print_build(ctx, self)
+    fn render(&self) -> String {
+        render_build(self)
     }
 }

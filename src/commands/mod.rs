@@ -189,7 +189,7 @@ pub(crate) fn print_apply(ctx: &Ctx, r: &ApplyReport) -> Exit {
 }
 
 /// What `watch` follows: a CodeBuild build or a pipeline execution.
-pub(crate) trait Watched: Sized {
+pub(crate) trait Watched: Sized + serde::Serialize {
     /// "build" or "execution", for messages.
     const WHAT: &'static str;
     fn status(&self) -> &str;
@@ -197,8 +197,15 @@ pub(crate) trait Watched: Sized {
     fn exit(&self) -> Exit;
     /// The progress lines for what changed since `before`.
     fn progress(before: Option<&Self>, now: &Self) -> Vec<String>;
-    /// The final view, to stdout.
-    fn print(&self, ctx: &Ctx);
+    /// The view as text.
+    fn render(&self) -> String;
+    /// The view, to stdout: its text or its JSON.
+    fn print(&self, ctx: &Ctx) {
+        match ctx.output {
+            OutputFormat::Json => print_json(self),
+            OutputFormat::Text => crate::output::say_raw(&self.render()),
+        }
+    }
 }
 
 /// Polls with `fetch` until the watched thing ends or `timeout` passes, printing progress to

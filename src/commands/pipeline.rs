@@ -66,7 +66,7 @@ pub(crate) fn status_cmd(ctx: &Ctx, args: ExecutionArgs) -> Result<Exit, Failure
         };
         execution(&aws, &name, &id).await
     })?;
-    print_execution(ctx, &view);
+    view.print(ctx);
     Ok(exit_for(&view.status))
 }
 
@@ -150,13 +150,6 @@ async fn watch(
     watch_until_final(ctx, id, poll, || execution(aws, name, id)).await
 }
 
-fn print_execution(ctx: &Ctx, v: &ExecutionView) {
-    match ctx.output {
-        OutputFormat::Json => print_json(v),
-        OutputFormat::Text => crate::output::say_raw(&render_execution(v)),
-    }
-}
-
 impl Watched for ExecutionView {
     const WHAT: &'static str = "execution";
     fn status(&self) -> &str {
@@ -171,7 +164,7 @@ impl Watched for ExecutionView {
     fn progress(before: Option<&Self>, now: &Self) -> Vec<String> {
         progress_lines(before, now)
     }
-    fn print(&self, ctx: &Ctx) {
-        print_execution(ctx, self)
+    fn render(&self) -> String {
+        render_execution(self)
     }
 }

@@ -310,13 +310,7 @@ pub async fn latest_build(aws: &Aws, project: &str) -> Result<String, LiveError>
             if e.as_service_error()
                 .is_some_and(|se| se.is_resource_not_found_exception())
             {
-                LiveError::NotFound {
-                    what: "CodeBuild project",
-                    name: project.to_string(),
-                    region: aws.region.clone(),
-                    hint: "create it with `cutover codebuild apply`, or check [codebuild] project"
-                        .into(),
-                }
+                no_such_project(aws, project)
             } else {
                 aws.error(AwsError::new("codebuild:ListBuildsForProject", &e, false))
             }
@@ -326,6 +320,15 @@ pub async fn latest_build(aws: &Aws, project: &str) -> Result<String, LiveError>
             "CodeBuild project `{project}` has no builds yet\n  hint: start one with `cutover codebuild start`"
         ))
     })
+}
+
+fn no_such_project(aws: &Aws, project: &str) -> LiveError {
+    LiveError::NotFound {
+        what: "CodeBuild project",
+        name: project.to_string(),
+        region: aws.region.clone(),
+        hint: "create it with `cutover codebuild apply`, or check [codebuild] project".into(),
+    }
 }
 
 /// Starts a build of the project (of `source_version`, when given); returns its ID.
@@ -345,13 +348,7 @@ pub async fn start_build(
             if e.as_service_error()
                 .is_some_and(|se| se.is_resource_not_found_exception())
             {
-                LiveError::NotFound {
-                    what: "CodeBuild project",
-                    name: project.to_string(),
-                    region: aws.region.clone(),
-                    hint: "create it with `cutover codebuild apply`, or check [codebuild] project"
-                        .into(),
-                }
+                no_such_project(aws, project)
             } else {
                 aws.error(AwsError::new("codebuild:StartBuild", &e, false))
             }
