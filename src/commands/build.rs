@@ -1,17 +1,17 @@
 //! `cutover build`: the image built and pushed, then the artifacts for its digest.
 
+use anyhow::Context as _;
 use serde::Serialize;
 
-use super::artifacts::{print_plan, print_problems, render_checked, write_valid};
 use crate::artifacts::image_detail::PushFacts;
 use crate::artifacts::plan::Plan;
 use crate::cli::BuildArgs;
 use crate::image_ref::ImageRef;
-use crate::settings::Settings;
-use anyhow::Context as _;
-
-use super::{interrupted, require_repository, resolve, Ctx};
 use crate::output::{print_json, Exit, Failure, OutputFormat};
+use crate::settings::Settings;
+
+use super::artifacts::{print_plan, print_problems, render_checked, write_valid};
+use super::{interrupted, require_repository, resolve, Ctx};
 
 /// `cutover build --output json`: the build's result and the artifacts' plan.
 #[derive(Debug, Serialize)]

@@ -1,9 +1,8 @@
 //! The commands: [`run`] starts the one async runtime and dispatches the parsed command line to
 //! one file per command family, and this file holds what they share: the context, settings
 //! resolution, image flags, interruption, and the printing of `apply` reports and `watch`
-//! progress. Each command resolves its flags, calls
-//! the library, prints (through [`crate::say!`] and [`crate::output`]) and returns the exit code;
-//! the library never imports a command.
+//! progress. Each command resolves its flags, calls the library, prints (through [`crate::say!`]
+//! and [`crate::output`]) and returns the exit code; the library never imports a command.
 
 pub mod artifacts;
 pub mod build;
