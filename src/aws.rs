@@ -13,8 +13,17 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::env_vars;
@@ -34,7 +43,113 @@ pub async fn sdk_config(region: Option<&str>) -> aws_config::SdkConfig {
     if let Some(retry) = retry_config(|name| std::env::var_os(name).is_some()) {
         loader = loader.retry_config(retry);
     }
-    loader.load().await
+    loader.http_client(FailFast(https_client())).load().await
+}
+
+/// The SDK's default HTTPS client (hyper 1.x, rustls with aws-lc, proxy settings from the
+/// environment), built as `aws-smithy-runtime` builds it, so that [`FailFast`] can wrap it.
+fn https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut b = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.build()
+    })
+}
+
+/// An HTTP client whose connection failures that no retry can mend (connection refused, a host
+/// name that does not resolve) reach the SDK as errors it does not retry: a wrong endpoint or
+/// region then fails in a second with the usual one-line error, not after half a minute of
+/// back-off. Timeouts, resets and 5xx answers are still retried.
+#[derive(Debug)]
+struct FailFast(SharedHttpClient);
+
+impl HttpClient for FailFast {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(FailFastConnector(
+            self.0.http_connector(settings, components),
+        ))
+    }
+
+    fn validate_base_client_config(
+        &self,
+        components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_base_client_config(components, cfg)
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
+#[derive(Debug)]
+struct FailFastConnector(SharedHttpConnector);
+
+impl HttpConnector for FailFastConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let call = self.0.call(request);
+        HttpConnectorFuture::new(async move {
+            call.await.map_err(|e| {
+                if !e.is_timeout() && is_connect_failure(&e) {
+                    ConnectorError::other(Box::new(NotConnected(e.into_source())), None)
+                } else {
+                    e
+                }
+            })
+        })
+    }
+}
+
+/// The endpoint refused the connection or its name did not resolve.
+#[derive(Debug, thiserror::Error)]
+#[error("no connection to the endpoint")]
+struct NotConnected(#[source] BoxError);
+
+/// A connect-phase failure of hyper's client, or a DNS failure, anywhere in the chain (by type).
+fn is_connect_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err
+            .downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some_and(hyper_util::client::legacy::Error::is_connect)
+            || err.is::<aws_smithy_runtime_api::client::dns::ResolveDnsError>()
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+fn is_not_connected(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<NotConnected>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// cutover's retry policy: standard mode with [`MAX_ATTEMPTS`], unless the user chose one through
@@ -195,6 +310,7 @@ where
             _ => Kind::Other,
         },
         SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => Kind::Unreachable,
+        SdkError::DispatchFailure(_) if is_not_connected(e) => Kind::Unreachable,
         SdkError::TimeoutError(_) => Kind::Unreachable,
         _ => Kind::Other,
     }

@@ -38,11 +38,16 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write and check the artifacts on this machine, with no AWS access and no network
+    ///
+    /// `from_service` (reading the template from the live ECS service) is refused here unless
+    /// --taskdef FILE gives a template to use instead.
     #[command(name = "dry-run")]
     DryRun(DryRunArgs),
     /// Write and check the artifacts in the CodeBuild step, for a built image
     Artifacts(ArtifactsArgs),
     /// Check an artifact directory (or zip) as CodePipeline and CodeDeploy will
+    ///
+    /// `--rules` lists every rule; `--explain RULE` explains one with a bad and a good example.
     Validate(ValidateArgs),
     /// Build the image, push it, and write the artifacts for the pushed digest
     Build(BuildArgs),
@@ -337,8 +342,16 @@ pub struct ArtifactsArgs {
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// The artifact directory, or the artifact zip as CodePipeline stores it
-    #[arg(value_name = "DIR")]
+    #[arg(value_name = "DIR", default_value = "out")]
     pub dir: PathBuf,
+
+    /// List the rules (id, severity, what each checks) instead of checking a set
+    #[arg(long, conflicts_with = "explain")]
+    pub rules: bool,
+
+    /// Explain one rule, with a bad and a good example
+    #[arg(long, value_name = "RULE")]
+    pub explain: Option<String>,
 }
 
 /// Every setting of cutover.toml as a flag; a given flag (or its variable) wins over the file.
@@ -447,6 +460,10 @@ pub struct SettingsArgs {
     /// Take the task definition template from the ECS service (--cluster/--service) instead of a file
     #[arg(long, env = ev::FROM_SERVICE, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", help_heading = "Settings")]
     pub from_service: Option<bool>,
+
+    /// The template pins every container's image on purpose: no <IMAGEn_NAME> is put in and no imageDetail.json is written
+    #[arg(long, env = ev::PINNED_IMAGES, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", help_heading = "Settings")]
+    pub pinned_images: Option<bool>,
 }
 
 #[derive(Debug, Args)]

@@ -71,6 +71,8 @@ pub const AWS_RETRY_MODE: &str = "AWS_RETRY_MODE";
 
 /// `--from-service` / `[taskdef] from_service`: the template is the service's current task definition.
 pub const FROM_SERVICE: &str = "CUTOVER_FROM_SERVICE";
+/// `--pinned-images` / `[taskdef] pinned_images`: the template's images are deployed as they are.
+pub const PINNED_IMAGES: &str = "CUTOVER_PINNED_IMAGES";
 
 /// `cutover pipeline` and `cutover codebuild` settings (the `[pipeline]` and `[codebuild]` sections).
 pub const PIPELINE_NAME: &str = "CUTOVER_PIPELINE_NAME";

@@ -14,6 +14,7 @@ pub mod image_ref;
 pub mod live;
 pub mod output;
 pub mod probe;
+pub mod problem;
 pub mod rehearse;
 pub mod secret;
 pub mod settings;

@@ -77,6 +77,8 @@ pub struct TaskdefSection {
     pub template: Option<PathBuf>,
     /// Read the template from the ECS service's current task definition instead of a file.
     pub from_service: Option<bool>,
+    /// The template pins every image on purpose: no placeholder, no imageDetail.json.
+    pub pinned_images: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -378,6 +380,10 @@ pub struct Settings {
     /// The template is the service's current task definition (DescribeServices, then
     /// DescribeTaskDefinition), not the file `taskdef`.
     pub from_service: bool,
+    /// Where `from_service` was switched on, for messages (`None` when it is off).
+    pub from_service_source: Option<Source>,
+    /// `[taskdef] pinned_images`: the template's images are deployed as they are.
+    pub pinned_images: bool,
     pub pipeline: PipelineSettings,
     /// The commit being built: CodeBuild's resolved source version (git's HEAD is read by the
     /// image module when this is absent).
@@ -693,15 +699,24 @@ fn resolve_with(
         .unwrap_or(false);
     let cluster = args.cluster.clone().or(file.service.cluster);
     let service = args.service.clone().or(file.service.service);
-    if from_service && (cluster.is_none() || service.is_none()) {
-        let src = if args.from_service.is_some() {
+    let from_service_source = from_service.then(|| {
+        if args.from_service.is_some() {
             Source::Flag {
                 flag: "--from-service",
                 env: env_vars::FROM_SERVICE,
             }
         } else {
             errs.file_source(&[Seg::Key("taskdef"), Seg::Key("from_service")])
-        };
+        }
+    });
+    let pinned_images = args
+        .pinned_images
+        .or(file.taskdef.pinned_images)
+        .unwrap_or(false);
+    if let (true, Some(src)) = (
+        from_service && (cluster.is_none() || service.is_none()),
+        from_service_source.clone(),
+    ) {
         errs.push(
             src,
             "taskdef.from_service",
@@ -794,6 +809,8 @@ fn resolve_with(
             .or(file.artifacts.out.map(rel))
             .unwrap_or_else(|| cwd.join("out")),
         from_service,
+        from_service_source,
+        pinned_images,
         pipeline,
         commit: env.var(env_vars::CODEBUILD_RESOLVED_SOURCE_VERSION),
         build_number: env.var(env_vars::CODEBUILD_BUILD_NUMBER),

@@ -12,7 +12,7 @@ pub mod write;
 use std::io::Write as _;
 
 use crate::image_ref::ImageRef;
-use crate::validate::Problem;
+use crate::problem::Problem;
 
 /// One file of an artifact set: its exact name and contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +83,9 @@ pub struct RenderInput<'a> {
     pub template: serde_json::Value,
     /// Where the template came from, for problems found in it.
     pub template_source: &'a str,
+    /// `[taskdef] pinned_images`: the template's images are deployed as they are; no
+    /// placeholder is put in and no imageDetail.json is written.
+    pub pinned_images: bool,
 }
 
 /// Renders the four files. Problems that stem from the inputs (a configured container missing from
@@ -99,7 +102,10 @@ pub fn render(
             slot: c.slot,
         })
         .collect();
-    let rendered = taskdef::render(input.template, &deployed)?;
+    let rendered = match input.pinned_images {
+        true => taskdef::render_pinned(input.template, &deployed)?,
+        false => taskdef::render(input.template, &deployed)?,
+    };
     let present = taskdef::container_names(&rendered.document).join(", ");
     let problems = rendered
         .missing_containers
@@ -118,12 +124,19 @@ pub fn render(
         .collect();
 
     let detail = image_detail::ImageDetail::new(input.image, input.push);
+    // The standard ECS action sets each listed container to its imageUri: with pinned images
+    // that is the image the template pins.
     let defs: Vec<image_definitions::ImageDefinition> = input
         .containers
         .iter()
         .map(|c| image_definitions::ImageDefinition {
             name: c.name.clone(),
-            image_uri: pinned(&c.image),
+            image_uri: match input.pinned_images {
+                true => taskdef::container_image(&rendered.document, &c.name)
+                    .unwrap_or_default()
+                    .to_string(),
+                false => pinned(&c.image),
+            },
         })
         .collect();
     let a = input.appspec;
@@ -146,17 +159,19 @@ pub fn render(
         name: name.to_string(),
         bytes: text.into_bytes(),
     };
-    let set = ArtifactSet {
-        files: vec![
-            file(image_detail::FILE_NAME, detail.render()),
-            file(
-                image_definitions::FILE_NAME,
-                image_definitions::render(&defs),
-            ),
-            file(taskdef::FILE_NAME, taskdef::to_text(&rendered.document)),
-            file(a.format.file_name(), spec.render(a.format)),
-        ],
-    };
+    let mut files = Vec::with_capacity(4);
+    if !input.pinned_images {
+        files.push(file(image_detail::FILE_NAME, detail.render()));
+    }
+    files.extend([
+        file(
+            image_definitions::FILE_NAME,
+            image_definitions::render(&defs),
+        ),
+        file(taskdef::FILE_NAME, taskdef::to_text(&rendered.document)),
+        file(a.format.file_name(), spec.render(a.format)),
+    ]);
+    let set = ArtifactSet { files };
     Ok((set, problems))
 }
 

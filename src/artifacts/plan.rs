@@ -11,8 +11,9 @@ use super::image_detail::PushFacts;
 use super::{self as artifacts, taskdef, ArtifactSet};
 use crate::image_ref::{ImageRef, ImageRefError};
 use crate::output::display_path;
+use crate::problem::Problem;
 use crate::settings::Settings;
-use crate::validate::{self, Problem};
+use crate::validate;
 
 /// The task definition template and where it came from.
 #[derive(Debug, Clone)]
@@ -126,6 +127,7 @@ pub fn render_checked(
         appspec: &appspec_opts,
         template,
         template_source: &source,
+        pinned_images: s.pinned_images,
     })
     .map_err(|e| PlanError::Template {
         template: source.clone(),

@@ -94,13 +94,31 @@ pub fn normalize(template: Value) -> Result<Value, TemplateError> {
 
 /// Normalizes the template and puts each deployed container's placeholder in its `image`.
 pub fn render(template: Value, deployed: &[Deployed<'_>]) -> Result<Rendered, TemplateError> {
+    render_as(template, deployed, false)
+}
+
+/// [`render`] for `[taskdef] pinned_images`: every image stays as the template pins it; the
+/// deployed containers must still be in the template.
+pub fn render_pinned(
+    template: Value,
+    deployed: &[Deployed<'_>],
+) -> Result<Rendered, TemplateError> {
+    render_as(template, deployed, true)
+}
+
+fn render_as(
+    template: Value,
+    deployed: &[Deployed<'_>],
+    pinned: bool,
+) -> Result<Rendered, TemplateError> {
     let mut document = normalize(template)?;
     let mut missing_containers = Vec::new();
     for d in deployed {
         match container_mut(&mut document, d.name) {
-            Some(container) => {
+            Some(container) if !pinned => {
                 container.insert("image".into(), Value::String(placeholder(d.slot)));
             }
+            Some(_) => {}
             None => missing_containers.push(d.name.to_string()),
         }
     }
@@ -125,6 +143,17 @@ pub fn container_names(document: &Value) -> Vec<&str> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The `image` of the container `name`, as the document has it.
+pub fn container_image<'v>(document: &'v Value, name: &str) -> Option<&'v str> {
+    document
+        .get("containerDefinitions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(name))?
+        .get("image")?
+        .as_str()
 }
 
 fn container_mut<'v>(document: &'v mut Value, name: &str) -> Option<&'v mut Map<String, Value>> {

@@ -15,7 +15,8 @@ use crate::buildspec::options::Options;
 use crate::buildspec::run::{self as exec, Build, BuildReport, Log, PhaseStatus, RunError};
 use crate::buildspec::{self as spec, ArtifactRule, Plan, SpecError, SpecErrors};
 use crate::output::display_path;
-use crate::validate::{self, Problem};
+use crate::problem::Problem;
+use crate::validate;
 
 /// The primary artifact's zip name without `artifacts.name`.
 pub const PRIMARY: &str = "primary";

@@ -14,8 +14,9 @@ use crate::cli::{ArtifactsArgs, DryRunArgs, ValidateArgs};
 use crate::image::context;
 use crate::image_ref::ImageRef;
 use crate::output::{print_json, Exit, Failure, OutputFormat};
+use crate::problem::{Problem, Severity};
 use crate::settings::Settings;
-use crate::validate::{self, Problem, Severity};
+use crate::validate;
 
 use super::{display_path, parse_image, require_repository, resolve, Ctx};
 
@@ -23,7 +24,17 @@ pub(crate) fn dry_run_cmd(ctx: &Ctx, args: DryRunArgs) -> Result<Exit, Failure> 
     if let Some(file) = &args.buildspec {
         return dry_run_buildspec(ctx, file);
     }
-    let s = resolve(ctx, &args.settings)?;
+    let mut s = resolve(ctx, &args.settings)?;
+    // dry-run makes no AWS call: a template file given on the command line stands in for the
+    // service's live task definition; without one, `from_service` is refused.
+    if let Some(src) = s.from_service_source.take() {
+        if args.settings.taskdef.is_none() {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "{src}: `taskdef.from_service`: dry-run makes no AWS call, and from_service reads the template from the ECS service\n  hint: pass --taskdef FILE to the dry-run (DescribeTaskDefinition output works), or run `cutover artifacts --from-service`, which reads the live template"
+            )));
+        }
+        s.from_service = false;
+    }
     let (image, note) = match &args.image {
         Some(i) => (parse_image("--image", i)?, "from --image"),
         None => {
@@ -189,6 +200,26 @@ pub(crate) struct ValidateReport {
 }
 
 pub(crate) fn validate_cmd(ctx: &Ctx, args: &ValidateArgs) -> Result<Exit, Failure> {
+    use crate::validate::catalog;
+    if args.rules {
+        match ctx.output {
+            OutputFormat::Json => print_json(&catalog::RULES),
+            OutputFormat::Text => print!("{}", catalog::render_table()),
+        }
+        return Ok(Exit::Ok);
+    }
+    if let Some(id) = &args.explain {
+        let rule = catalog::find(id).ok_or_else(|| {
+            Failure::usage(anyhow::anyhow!(
+                "no rule `{id}`\n  hint: `cutover validate --rules` lists them"
+            ))
+        })?;
+        match ctx.output {
+            OutputFormat::Json => print_json(rule),
+            OutputFormat::Text => print!("{}", catalog::render_explanation(rule)),
+        }
+        return Ok(Exit::Ok);
+    }
     let set = read::read_artifact(&args.dir).map_err(Failure::usage)?;
     let problems = validate::validate(&set);
     let valid = !validate::has_errors(&problems);

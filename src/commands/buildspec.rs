@@ -8,7 +8,7 @@ use crate::buildspec::options::{git_head, machine_env, Options};
 use crate::buildspec::run::Log;
 use crate::cli::BuildspecRunArgs;
 use crate::output::{print_json, Exit, Failure, OutputFormat};
-use crate::validate::Severity;
+use crate::problem::Severity;
 
 use super::Ctx;
 

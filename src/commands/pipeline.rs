@@ -135,7 +135,14 @@ pub(crate) fn artifacts_cmd(ctx: &Ctx, args: PipelineArtifactsArgs) -> Result<Ex
             display_path(&out, &ctx.cwd)
         );
     }
-    super::artifacts::validate_cmd(ctx, &crate::cli::ValidateArgs { dir: out })
+    super::artifacts::validate_cmd(
+        ctx,
+        &crate::cli::ValidateArgs {
+            dir: out,
+            rules: false,
+            explain: None,
+        },
+    )
 }
 
 /// Polls the execution until it ends (or `poll.timeout` passes), printing progress to stderr;

@@ -1,4 +1,5 @@
-//! The content hash of a build: the build context (minus `.dockerignore`d paths), the Dockerfile,
+//! The content hash of a build: the build context exactly as `docker build` sends it (see
+//! [`super::dockerignore`]), the Dockerfile,
 //! the build arguments, the target and the platform. Two builds with the same hash produce the same
 //! image, so the hash names a tag (`src-<hash>`) that lets a re-run skip the build, and lets the
 //! dry-run print the exact reference a build would push.
@@ -8,6 +9,8 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use super::dockerignore::{MatchInfo, PatternError, Patterns};
 
 /// Prefix of the content-hash tag.
 pub const TAG_PREFIX: &str = "src-";
@@ -23,6 +26,12 @@ pub enum ContextError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("`{path}`: {source}\n  hint: Docker refuses this pattern too; fix or remove that line")]
+    Pattern {
+        path: PathBuf,
+        #[source]
+        source: PatternError,
     },
     #[error("reading `{path}` in the build context")]
     Io {
@@ -59,7 +68,9 @@ impl crate::settings::Settings {
     }
 }
 
-/// The sha256 (hex) over the build's inputs, in a fixed order.
+/// The sha256 (hex) over the build's inputs, in a fixed order: the Dockerfile, the build
+/// arguments, target and platform, then each entry Docker sends (see [`context_entries`]) with
+/// its path, kind, permission bits, and its bytes or link target.
 pub fn content_hash(inputs: &BuildInputs<'_>) -> Result<String, ContextError> {
     if !inputs.context.is_dir() {
         return Err(ContextError::NotADirectory {
@@ -84,36 +95,26 @@ pub fn content_hash(inputs: &BuildInputs<'_>) -> Result<String, ContextError> {
         inputs.platform.unwrap_or("").as_bytes(),
     );
 
-    let ignore = Ignore::load(inputs.context)?;
-    let mut files = Vec::new();
-    walk(
-        inputs.context,
-        inputs.context,
-        &ignore,
-        inputs.skip,
-        &mut files,
-    )?;
-    files.sort();
     let mut buf = Vec::new();
-    for rel in files {
-        let path = inputs.context.join(&rel);
+    for entry in context_entries(inputs.context, inputs.skip)? {
+        let path = inputs.context.join(&entry.path);
         let io = |source| ContextError::Io {
             path: path.clone(),
             source,
         };
-        let meta = fs::symlink_metadata(&path).map_err(io)?;
-        field(&mut h, b"path", rel.as_bytes());
-        if meta.file_type().is_symlink() {
-            let target = fs::read_link(&path).map_err(io)?;
-            field(&mut h, b"link", target.to_string_lossy().as_bytes());
-            continue;
+        field(&mut h, b"path", entry.path.as_bytes());
+        field(&mut h, b"mode", &entry.mode.to_le_bytes());
+        match &entry.kind {
+            EntryKind::Dir => field(&mut h, b"dir", b""),
+            EntryKind::Symlink(target) => field(&mut h, b"link", target.as_bytes()),
+            EntryKind::File => {
+                buf.clear();
+                fs::File::open(&path)
+                    .and_then(|mut f| f.read_to_end(&mut buf))
+                    .map_err(io)?;
+                field(&mut h, b"data", &buf);
+            }
         }
-        field(&mut h, b"mode", &[u8::from(is_executable(&meta))]);
-        buf.clear();
-        fs::File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut buf))
-            .map_err(io)?;
-        field(&mut h, b"data", &buf);
     }
     Ok(hex(&h.finalize()))
 }
@@ -121,6 +122,46 @@ pub fn content_hash(inputs: &BuildInputs<'_>) -> Result<String, ContextError> {
 /// The tag a build with this content hash is pushed under.
 pub fn content_tag(hash: &str) -> String {
     format!("{TAG_PREFIX}{}", &hash[..TAG_HEX_LEN.min(hash.len())])
+}
+
+/// One entry of the build context as Docker sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// `/`-separated, relative to the context.
+    pub path: String,
+    pub kind: EntryKind,
+    /// Permission bits (`0o7777`): `COPY` keeps them, so they change the image.
+    pub mode: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    /// The link's target, as stored (Docker sends the link, not what it points to).
+    Symlink(String),
+}
+
+/// The entries `docker build` sends for `context`, sorted by path: what go-archive's
+/// `TarWithOptions` puts in the tar under the `.dockerignore` rules (see [`super::dockerignore`]).
+/// `skip` (the artifact folder and its staging siblings) is left out as well. Sockets and other
+/// special files are left out: they cannot be part of an image built with `COPY`.
+pub fn context_entries(context: &Path, skip: Option<&Path>) -> Result<Vec<Entry>, ContextError> {
+    let patterns = load_patterns(context)?;
+    let mut out = Vec::new();
+    walk(context, context, &patterns, None, skip, &mut out)?;
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn load_patterns(context: &Path) -> Result<Patterns, ContextError> {
+    let path = context.join(".dockerignore");
+    match fs::read(&path) {
+        Ok(bytes) => Patterns::parse(&String::from_utf8_lossy(&bytes))
+            .map_err(|source| ContextError::Pattern { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Patterns::default()),
+        Err(source) => Err(ContextError::Io { path, source }),
+    }
 }
 
 fn field(h: &mut Sha256, name: &[u8], data: &[u8]) {
@@ -134,53 +175,78 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(unix)]
-fn is_executable(meta: &fs::Metadata) -> bool {
+fn mode_bits(meta: &fs::Metadata) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
-    meta.permissions().mode() & 0o111 != 0
+    meta.permissions().mode() & 0o7777
 }
 
 #[cfg(not(unix))]
-fn is_executable(_: &fs::Metadata) -> bool {
-    false
+fn mode_bits(_: &fs::Metadata) -> u32 {
+    0o644
 }
 
-/// Collects the regular files and symlinks below `dir` as `/`-separated paths relative to `root`.
+/// go-archive's walk: entries in name order, each matched with its parent's results; an
+/// excluded directory is walked only when a `!` pattern names something below it.
 fn walk(
     root: &Path,
     dir: &Path,
-    ignore: &Ignore,
+    patterns: &Patterns,
+    parent: Option<&MatchInfo>,
     skip: Option<&Path>,
-    out: &mut Vec<String>,
+    out: &mut Vec<Entry>,
 ) -> Result<(), ContextError> {
-    let entries = fs::read_dir(dir).map_err(|source| ContextError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ContextError::Io { path, source }
+    };
+    let mut entries = fs::read_dir(dir)
+        .map_err(io(dir))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io(dir))?;
+    entries.sort_by_key(fs::DirEntry::file_name);
     for entry in entries {
-        let entry = entry.map_err(|source| ContextError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
         let path = entry.path();
         let rel = path
             .strip_prefix(root)
             .map(|p| p.to_string_lossy().replace('\\', "/"))
             .unwrap_or_default();
-        let ft = entry.file_type().map_err(|source| ContextError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let meta = fs::symlink_metadata(&path).map_err(io(&path))?;
+        let ft = meta.file_type();
         if ft.is_dir() && skip.is_some_and(|s| is_skipped(&path, s)) {
             continue;
         }
+        let (excluded, info) = patterns.matches(&rel, parent);
         if ft.is_dir() {
-            // A directory is skipped whole only when no negation could bring a file back.
-            if !ignore.is_ignored(&rel) || ignore.has_negations() {
-                walk(root, &path, ignore, skip, out)?;
+            if excluded {
+                if patterns.has_exclusions() && patterns.must_descend(&rel) {
+                    walk(root, &path, patterns, Some(&info), skip, out)?;
+                }
+                continue;
             }
-        } else if !ignore.is_ignored(&rel) {
-            out.push(rel);
+            out.push(Entry {
+                path: rel,
+                kind: EntryKind::Dir,
+                mode: mode_bits(&meta),
+            });
+            walk(root, &path, patterns, Some(&info), skip, out)?;
+            continue;
         }
+        if excluded {
+            continue;
+        }
+        let kind = if ft.is_symlink() {
+            let target = fs::read_link(&path).map_err(io(&path))?;
+            EntryKind::Symlink(target.to_string_lossy().into_owned())
+        } else if ft.is_file() {
+            EntryKind::File
+        } else {
+            continue;
+        };
+        out.push(Entry {
+            path: rel,
+            kind,
+            mode: mode_bits(&meta),
+        });
     }
     Ok(())
 }
@@ -199,109 +265,9 @@ fn is_skipped(path: &Path, skip: &Path) -> bool {
             || name.starts_with(&format!(".{base}.old-")))
 }
 
-/// `.dockerignore` rules: glob patterns (`*`, `?`, `**`) matched against the path relative to the
-/// context, a pattern also matching everything below a matched directory, `!` re-including, the
-/// last matching rule winning, `#` comments.
-#[derive(Debug, Default)]
-pub struct Ignore {
-    rules: Vec<(bool, String)>,
-}
-
-impl Ignore {
-    pub fn load(context: &Path) -> Result<Self, ContextError> {
-        let path = context.join(".dockerignore");
-        match fs::read_to_string(&path) {
-            Ok(text) => Ok(Self::parse(&text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(ContextError::Io { path, source }),
-        }
-    }
-
-    pub fn parse(text: &str) -> Self {
-        let rules = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(|l| {
-                let (neg, pat) = match l.strip_prefix('!') {
-                    Some(p) => (true, p.trim()),
-                    None => (false, l),
-                };
-                let pat = pat
-                    .trim_start_matches("./")
-                    .trim_start_matches('/')
-                    .trim_end_matches('/');
-                (neg, pat.to_string())
-            })
-            .collect();
-        Ignore { rules }
-    }
-
-    fn has_negations(&self) -> bool {
-        self.rules.iter().any(|(neg, _)| *neg)
-    }
-
-    pub fn is_ignored(&self, rel: &str) -> bool {
-        let mut ignored = false;
-        for (neg, pat) in &self.rules {
-            // A pattern matches the path itself or any parent directory of it.
-            let matches =
-                glob(pat, rel) || rel.match_indices('/').any(|(i, _)| glob(pat, &rel[..i]));
-            if matches {
-                ignored = !neg;
-            }
-        }
-        ignored
-    }
-}
-
-/// Glob match where `*` and `?` do not cross `/`, and `**` matches any number of path segments.
-fn glob(pat: &str, text: &str) -> bool {
-    let p = pat.as_bytes();
-    let t = text.as_bytes();
-    glob_at(p, t)
-}
-
-fn glob_at(p: &[u8], t: &[u8]) -> bool {
-    match p.first() {
-        None => t.is_empty(),
-        Some(b'*') if p.get(1) == Some(&b'*') => {
-            let rest = p[2..].strip_prefix(b"/").unwrap_or(&p[2..]);
-            (0..=t.len())
-                .any(|i| (i == 0 || t[i - 1] == b'/' || rest.is_empty()) && glob_at(rest, &t[i..]))
-        }
-        Some(b'*') => (0..=t.len())
-            .take_while(|&i| i == 0 || t[i - 1] != b'/')
-            .any(|i| glob_at(&p[1..], &t[i..])),
-        Some(b'?') => t.first().is_some_and(|c| *c != b'/') && glob_at(&p[1..], &t[1..]),
-        Some(c) => t.first() == Some(c) && glob_at(&p[1..], &t[1..]),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob("target", "target"));
-        assert!(glob("*.md", "README.md"));
-        assert!(!glob("*.md", "docs/README.md"));
-        assert!(glob("**/*.md", "docs/README.md"));
-        assert!(glob("**/*.md", "README.md"));
-        assert!(glob("src/**", "src/a/b.rs"));
-        assert!(glob("a?c", "abc"));
-        assert!(!glob("a?c", "a/c"));
-    }
-
-    #[test]
-    fn ignore_rules_last_match_wins_and_cover_children() {
-        let ig = Ignore::parse("# c\ntarget\n*.log\n!keep.log\n");
-        assert!(ig.is_ignored("target/debug/x"));
-        assert!(ig.is_ignored("a.log"));
-        assert!(!ig.is_ignored("keep.log"));
-        assert!(!ig.is_ignored("src/main.rs"));
-    }
 
     #[test]
     fn hash_follows_content_args_and_ignores() {

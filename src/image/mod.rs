@@ -5,4 +5,5 @@ pub mod auth;
 pub mod build;
 pub mod context;
 pub mod docker;
+pub mod dockerignore;
 pub mod registry;

@@ -27,9 +27,9 @@ use serde::Serialize;
 use super::{short_name, Aws, LiveError};
 use crate::aws::{AwsError, Kind};
 use crate::image_ref::ImageRef;
-use crate::settings::Settings;
 /// A finding is an error or a warning, as the validator's problems are.
-pub use crate::validate::Severity;
+pub use crate::problem::Severity;
+use crate::settings::Settings;
 
 /// One problem: which check, how bad, which resource, what would fail, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

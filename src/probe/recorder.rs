@@ -16,8 +16,11 @@ use super::record::{format_unix_us, Kind, Record};
 use super::runner::Shared;
 use super::ProbeError;
 
-/// How often the live status line is refreshed.
+/// How often the live status line is redrawn on a terminal.
 const STATUS_EVERY: Duration = Duration::from_millis(250);
+/// How often a progress line is written when stderr is not a terminal (a CI log, a file): a
+/// plain line, no carriage return or escape codes.
+const PLAIN_EVERY: Duration = Duration::from_secs(10);
 
 pub(crate) struct Config {
     pub live_status: bool,
@@ -200,8 +203,9 @@ impl StableTracker {
     }
 }
 
-/// The one-line status on stderr.
+/// The one-line status on stderr: redrawn in place on a terminal, else a plain line now and then.
 struct LiveStatus {
+    terminal: bool,
     started: Instant,
     last_refresh: Instant,
     count_at_refresh: u64,
@@ -213,8 +217,10 @@ struct LiveStatus {
 
 impl LiveStatus {
     fn new() -> LiveStatus {
+        use std::io::IsTerminal as _;
         let now = Instant::now();
         LiveStatus {
+            terminal: std::io::stderr().is_terminal(),
             started: now,
             last_refresh: now,
             count_at_refresh: 0,
@@ -245,11 +251,13 @@ impl LiveStatus {
         let since = now.duration_since(self.last_refresh);
         let mut err = std::io::stderr().lock();
         if last {
-            let _ = write!(err, "\r\x1b[K");
-            let _ = err.flush();
+            if self.terminal {
+                let _ = write!(err, "\r\x1b[K");
+                let _ = err.flush();
+            }
             return;
         }
-        if since < STATUS_EVERY {
+        if since < if self.terminal { STATUS_EVERY } else { PLAIN_EVERY } {
             return;
         }
         #[allow(clippy::cast_precision_loss)]
@@ -271,14 +279,18 @@ impl LiveStatus {
         } else {
             format!(" ({})", kinds.join(", "))
         };
-        let _ = write!(
-            err,
-            "\r{:>7.1}s  {rate:>8.1} req/s  version {}  requests {}  failed {}{kinds}\x1b[K",
+        let line = format!(
+            "{:>7.1}s  {rate:>8.1} req/s  version {}  requests {}  failed {}{kinds}",
             now.duration_since(self.started).as_secs_f64(),
             self.version.as_deref().unwrap_or("-"),
             self.count,
             self.failed,
         );
+        let _ = if self.terminal {
+            write!(err, "\r{line}\x1b[K")
+        } else {
+            writeln!(err, "probe {}", line.trim_start())
+        };
         let _ = err.flush();
         self.last_refresh = now;
         self.count_at_refresh = self.count;

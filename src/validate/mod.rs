@@ -1,11 +1,12 @@
 //! The validator: checks an artifact set as CodePipeline, CodeDeploy and ECS will, before they do.
 //! One function per rule group; each pushes [`Problem`]s naming the file, the JSON/YAML path, what
-//! is wrong and how to fix it. Pure: it reads the files' bytes, never the disk.
+//! is wrong and how to fix it. Pure: it reads the files' bytes, never the disk. Every rule id is
+//! in the [`catalog`], with what it checks and a bad and a good example.
+
+pub mod catalog;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::artifacts::appspec::{self, HookEvent};
@@ -15,65 +16,7 @@ use crate::image_ref::ImageRef;
 /// CodePipeline's limit on one input artifact of the deploy action (the zip it stores).
 pub const MAX_ARTIFACT_ZIP_BYTES: usize = 3 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-/// One finding: `rule` is a stable identifier, `path` a JSON path into `file` (`$` is the whole file).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    pub rule: &'static str,
-    pub severity: Severity,
-    pub file: String,
-    pub path: String,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-}
-
-impl Problem {
-    pub fn error(
-        rule: &'static str,
-        file: &str,
-        path: &str,
-        message: impl Into<String>,
-        hint: Option<String>,
-    ) -> Self {
-        Problem {
-            rule,
-            severity: Severity::Error,
-            file: file.to_string(),
-            path: path.to_string(),
-            message: message.into(),
-            hint,
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sev = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        write!(
-            f,
-            "{sev}[{}]: {}: {}: {}",
-            self.rule, self.file, self.path, self.message
-        )?;
-        if let Some(h) = &self.hint {
-            write!(f, "\n  hint: {h}")?;
-        }
-        Ok(())
-    }
-}
-
-pub fn has_errors(problems: &[Problem]) -> bool {
-    problems.iter().any(|p| p.severity == Severity::Error)
-}
+pub use crate::problem::{has_errors, Problem, Severity};
 
 /// Collects problems with less ceremony at each call site.
 struct Report {
@@ -196,6 +139,31 @@ pub fn validate(set: &ArtifactSet) -> Vec<Problem> {
         .as_ref()
         .map(|c| check_slots(c, &mut r))
         .unwrap_or_default();
+    // An imageDetail.json that no placeholder reads: every run deploys the template's fixed
+    // images and never the build's, while the deployment reports success.
+    // Only when every image is a well-formed fixed reference: a malformed placeholder or image
+    // has its own error already.
+    let all_fixed = |cs: &[Container]| {
+        cs.iter().all(|c| {
+            c.image.as_deref().is_some_and(|i| {
+                taskdef::placeholder_slot(i).is_none()
+                    && !(i.contains("IMAGE") && i.contains("_NAME"))
+                    && ImageRef::parse(i).is_ok()
+            })
+        })
+    };
+    if let Some(cs) = containers.as_deref().filter(|cs| !cs.is_empty()) {
+        if slots.is_empty() && set.get(DETAIL).is_some() && all_fixed(cs) {
+            let fixed = cs
+                .iter()
+                .map(|c| format!("`{}` ({})", c.name, c.image.as_deref().unwrap_or("no image")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            r.err("taskdef-no-placeholder", TASKDEF, "$.containerDefinitions",
+                format!("no container uses <IMAGE1_NAME>, so the image in imageDetail.json is never deployed; every deployment runs the fixed images {fixed}"),
+                "write \"image\": \"<IMAGE1_NAME>\" in the deployed container (`cutover artifacts` does it for the containers in cutover.toml); if every image is pinned on purpose, set [taskdef] pinned_images = true, and no imageDetail.json is written");
+        }
+    }
     if !slots.is_empty() && set.get(DETAIL).is_none() {
         r.err("image-detail-missing", DETAIL, "$",
             format!("taskdef.json uses <IMAGE{}_NAME> but the artifact has no imageDetail.json", slots[0]),
