@@ -16,7 +16,6 @@ pub mod output;
 pub mod probe;
 pub mod problem;
 pub mod rehearse;
-pub mod run;
 pub mod secret;
 pub mod settings;
 pub mod validate;
@@ -34,7 +33,7 @@ pub fn main_entry() -> i32 {
             return e.exit_code();
         }
     };
-    match run::run(cli) {
+    match commands::run(cli) {
         Ok(exit) => exit.code(),
         Err(failure) => {
             eprintln!("{failure}");

@@ -83,3 +83,8 @@ pub fn print_json<T: serde::Serialize>(value: &T) {
         say!("{text}");
     }
 }
+
+/// A path as messages show it: relative to `cwd` when it is inside it.
+pub fn display_path(p: &std::path::Path, cwd: &std::path::Path) -> String {
+    p.strip_prefix(cwd).unwrap_or(p).display().to_string()
+}

@@ -405,7 +405,7 @@ fn validate_reports_json_and_exit_codes() {
 fn validate_reads_the_artifact_zip() {
     let sb = Sandbox::sample();
     assert_eq!(sb.run(&["dry-run"]).code, 0);
-    let set = cutover::run::read_artifact(&sb.path().join("out")).unwrap();
+    let set = cutover::artifacts::read::read_artifact(&sb.path().join("out")).unwrap();
     std::fs::write(sb.path().join("artifact.zip"), set.zip().unwrap()).unwrap();
     let r = sb.run(&["validate", "artifact.zip"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -439,10 +439,11 @@ fn dry_run_with_the_buildspec_gives_the_zip_the_deploy_stage_would_receive() {
         "{r:?}"
     );
     let zipped =
-        cutover::run::read_artifact(&sb.path().join("target/buildspec/primary.zip")).unwrap();
+        cutover::artifacts::read::read_artifact(&sb.path().join("target/buildspec/primary.zip"))
+            .unwrap();
     // The same files, byte for byte, as the plain dry-run writes.
     assert_eq!(sb.run(&["dry-run", "--out", "plain"]).code, 0);
-    let plain = cutover::run::read_artifact(&sb.path().join("plain")).unwrap();
+    let plain = cutover::artifacts::read::read_artifact(&sb.path().join("plain")).unwrap();
     assert_eq!(zipped, plain);
     // Nothing of the machine was touched: the binary went beside the source.
     assert!(sb.exists(".cutover-bin/cutover"));

@@ -7,7 +7,7 @@ use cutover::validate::{validate, Severity};
 use serde_json::{json, Value};
 
 fn valid() -> ArtifactSet {
-    cutover::run::read_artifact(std::path::Path::new(concat!(
+    cutover::artifacts::read::read_artifact(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/valid"
     )))

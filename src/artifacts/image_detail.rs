@@ -1,6 +1,7 @@
 //! `imageDetail.json`: the image artifact `CodeDeployToECS` reads, in the shape the ECR source action
 //! writes. Pure.
 
+use aws_smithy_types::date_time::{DateTime, Format};
 use serde::{Deserialize, Serialize};
 
 use crate::image_ref::ImageRef;
@@ -37,43 +38,27 @@ pub struct PushFacts {
 }
 
 /// A time as the ECR source action writes `ImagePushedAt` (`Mon Jan 21 20:04:00 UTC 2019`, the
-/// format of the example in CodePipeline's image definitions file reference).
+/// format of the example in CodePipeline's image definitions file reference); empty after the
+/// year 9999.
 pub fn pushed_at(t: std::time::SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let secs = t
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0);
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{} {} {:02} {:02}:{:02}:{:02} UTC {year}",
-        DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
-        day,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month 1-12, day 1-31), proleptic Gregorian (H. Hinnant's
-/// `civil_from_days`, for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    // The HTTP date `Mon, 21 Jan 2019 20:04:00 GMT` has every part, in another order.
+    let http = DateTime::from_secs(secs)
+        .fmt(Format::HttpDate)
+        .unwrap_or_default();
+    match http
+        .split([' ', ','])
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()[..]
+    {
+        [weekday, day, month, year, time, _gmt] => {
+            format!("{weekday} {month} {day} {time} UTC {year}")
+        }
+        _ => String::new(),
+    }
 }
 
 impl ImageDetail {

@@ -4,6 +4,8 @@
 pub mod appspec;
 pub mod image_definitions;
 pub mod image_detail;
+pub mod plan;
+pub mod read;
 pub mod taskdef;
 pub mod write;
 

@@ -3,12 +3,14 @@
 //! This file holds the buildspec model, its parsing (errors name the file, the key and the line)
 //! and [`plan`], which checks a parsed buildspec against what CodeBuild accepts and what a local
 //! run can do, and turns it into a [`Plan`]. All of it is pure. The other rooms:
-//! [`glob`] (artifact path patterns, pure), [`artifacts`] (file selection, pure, and packaging),
-//! [`run`] (the shell and the phases) and [`command`] (the CLI command and its output).
+//! [`options`] (the flags and CodeBuild's variables for this build), [`glob`] (artifact path
+//! patterns, pure), [`artifacts`] (file selection, pure, and packaging), [`run`] (the shell and
+//! the phases) and [`local`] (a whole build, from the file to the checked summary).
 
 pub mod artifacts;
-pub mod command;
 pub mod glob;
+pub mod local;
+pub mod options;
 pub mod run;
 
 use std::fmt;

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use aws_smithy_types::date_time::{DateTime, Format};
 use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -162,7 +163,8 @@ enum Outcome {
 
 /// A running build: the shell's state between commands and the process groups it started.
 pub struct Build {
-    rt: tokio::runtime::Runtime,
+    /// The process's runtime: it waits for the commands and listens for Ctrl-C and SIGTERM.
+    rt: tokio::runtime::Handle,
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
     program: String,
@@ -175,17 +177,16 @@ pub struct Build {
 }
 
 impl Build {
-    /// Prepares a build in `src_dir` with the given starting environment.
+    /// Prepares a build in `src_dir` with the given starting environment. `rt` must not be the
+    /// runtime of the calling thread: the build blocks on it.
     pub fn start(
+        rt: &tokio::runtime::Handle,
         shell: Shell,
         src_dir: &Path,
         env: BTreeMap<String, String>,
         log: Log,
     ) -> Result<Build, RunError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(RunError::Setup)?;
+        let rt = rt.clone();
         let (interrupt, terminate) = {
             let _guard = rt.enter();
             (
@@ -497,30 +498,16 @@ impl Drop for Build {
 /// CodeBuild's log time, `2024/05/01 12:00:00.123456`, in UTC.
 pub fn timestamp(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}/{m:02}/{day:02} {:02}:{:02}:{:02}.{:06}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_micros()
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    // `2024-05-01T12:00:00Z` (a whole second has no fraction); empty after the year 9999.
+    let rfc3339 = DateTime::from_secs(secs)
+        .fmt(Format::DateTime)
+        .unwrap_or_default();
+    let utc = rfc3339
+        .trim_end_matches('Z')
+        .replace('-', "/")
+        .replacen('T', " ", 1);
+    format!("{utc}.{:06}", d.subsec_micros())
 }
 
 #[cfg(test)]

@@ -3,21 +3,24 @@
 
 use std::path::Path;
 
+use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::artifacts::{self, image_detail::PushFacts, ArtifactFile, ArtifactSet};
+use crate::artifacts::image_detail::PushFacts;
+use crate::artifacts::plan::{self, Plan, Template};
+use crate::artifacts::read::{self, read_template};
+use crate::artifacts::{self, ArtifactSet};
 use crate::cli::{ArtifactsArgs, DryRunArgs, ValidateArgs};
 use crate::image::context;
 use crate::image_ref::ImageRef;
-use crate::run::{display_path, parse_image, require_repository, resolve};
-use crate::settings::Settings;
-use crate::validate::{self, Problem, Severity};
-use anyhow::Context as _;
-
 use crate::output::{print_json, Exit, Failure, OutputFormat};
-use crate::run::Ctx;
+use crate::problem::{Problem, Severity};
+use crate::settings::Settings;
+use crate::validate;
 
-pub(crate) fn dry_run(ctx: &Ctx, args: DryRunArgs) -> Result<Exit, Failure> {
+use super::{display_path, parse_image, require_repository, resolve, Ctx};
+
+pub(crate) fn dry_run_cmd(ctx: &Ctx, args: DryRunArgs) -> Result<Exit, Failure> {
     if let Some(file) = &args.buildspec {
         return dry_run_buildspec(ctx, file);
     }
@@ -74,34 +77,9 @@ pub(crate) fn artifacts_cmd(ctx: &Ctx, args: ArtifactsArgs) -> Result<Exit, Fail
     )
 }
 
-/// The plan a run prints, also its `--output json` form.
-#[derive(Debug, Serialize)]
-pub struct Plan {
-    pub valid: bool,
-    pub out: String,
-    pub image: String,
-    pub image_note: String,
-    pub containers: Vec<PlanContainer>,
-    pub load_balancer: Option<String>,
-    pub hooks: Vec<String>,
-    pub files: Vec<String>,
-    pub problems: Vec<Problem>,
-    /// Where the task definition template came from, when it is the live service.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub taskdef_source: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PlanContainer {
-    pub name: String,
-    pub port: Option<u16>,
-    pub slot: u8,
-    pub image: String,
-}
-
 /// The path shared by `dry-run`, `artifacts` and `build`: render, validate, then write all or
 /// nothing, and print the plan.
-pub fn produce(
+pub(crate) fn produce(
     ctx: &Ctx,
     s: &Settings,
     image: &ImageRef,
@@ -131,121 +109,35 @@ pub(crate) fn write_valid(s: &Settings, set: &ArtifactSet, plan: &Plan) -> Resul
     Ok(())
 }
 
-/// Renders the artifacts for `image` and validates them; writes nothing.
-pub fn render_checked(
-    ctx: &Ctx,
-    s: &Settings,
-    image: &ImageRef,
-    push: &PushFacts,
-    note: &str,
-) -> Result<(ArtifactSet, Plan), Failure> {
-    let (template, source, from_service) = load_template(ctx, s)?;
-    let containers = s
-        .containers
-        .iter()
-        .map(|c| {
-            let img = match &c.image {
-                Some(i) => parse_image("a container image", i)?,
-                None => image.clone(),
-            };
-            Ok(artifacts::Container {
-                name: c.name.clone(),
-                port: c.port,
-                slot: c.slot,
-                image: img,
-            })
-        })
-        .collect::<Result<Vec<_>, Failure>>()?;
-    let lb = s
-        .appspec
-        .lb_container
-        .as_deref()
-        .and_then(|n| containers.iter().find(|c| c.name == n));
-    let (lb_container, lb_port) = match lb {
-        Some(c) => (c.name.clone(), c.port.unwrap_or_default()),
-        None => {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "no container for the load balancer is configured"
-            )))
-        }
-    };
-    let appspec_opts = artifacts::AppSpecOptions {
-        format: s.appspec.format,
-        lb_container,
-        lb_port,
-        platform_version: s.appspec.platform_version.clone(),
-        network: s.appspec.network.clone(),
-        capacity_provider_strategy: s.appspec.capacity_provider_strategy.clone(),
-        hooks: s.appspec.hooks.clone(),
-    };
-    let (set, mut problems) = artifacts::render(artifacts::RenderInput {
-        image,
-        push,
-        containers: &containers,
-        appspec: &appspec_opts,
-        template,
-        template_source: &source,
-        pinned_images: s.pinned_images,
-    })
-    .with_context(|| format!("`{source}`"))
-    .map_err(Failure::usage)?;
-    problems.extend(validate::validate(&set));
-    let plan = Plan {
-        valid: !validate::has_errors(&problems),
-        out: display_path(&s.out_dir, &ctx.cwd),
-        image: artifacts::pinned(image),
-        image_note: note.to_string(),
-        containers: containers
-            .iter()
-            .map(|c| PlanContainer {
-                name: c.name.clone(),
-                port: c.port,
-                slot: c.slot,
-                image: artifacts::pinned(&c.image),
-            })
-            .collect(),
-        load_balancer: Some(format!(
-            "{}:{}",
-            appspec_opts.lb_container, appspec_opts.lb_port
-        )),
-        hooks: appspec_opts
-            .hooks
-            .iter()
-            .map(|(e, f)| format!("{}={f}", e.as_str()))
-            .collect(),
-        files: set.names().iter().map(|n| n.to_string()).collect(),
-        problems,
-        taskdef_source: from_service.then_some(source),
-    };
-    Ok((set, plan))
-}
-
-/// The task definition template, where it came from, and whether that is the live service.
-pub(crate) fn load_template(
-    ctx: &Ctx,
-    s: &Settings,
-) -> Result<(serde_json::Value, String, bool), Failure> {
+/// The task definition template: the live service's (`--from-service`) or the file's.
+pub(crate) fn load_template(ctx: &Ctx, s: &Settings) -> Result<Template, Failure> {
     if s.from_service {
-        let t = crate::live::service::fetch_template_blocking(s)?;
-        return Ok((t.template, t.source, true));
+        let t = ctx.block_on(crate::live::service::fetch_configured_template(s))?;
+        return Ok(Template {
+            value: t.template,
+            source: t.source,
+            from_service: true,
+        });
     }
     let taskdef_path = s.taskdef.as_deref().ok_or_else(|| {
         Failure::usage(anyhow::anyhow!(
             "no task definition template\n  hint: set [taskdef] template in cutover.toml, pass --taskdef FILE, or --from-service"
         ))
     })?;
-    let template_text = std::fs::read_to_string(taskdef_path)
-        .with_context(|| {
-            format!(
-                "reading the task definition template `{}`",
-                taskdef_path.display()
-            )
-        })
-        .map_err(Failure::usage)?;
-    let template = artifacts::taskdef::parse_template(&template_text)
-        .with_context(|| format!("`{}`", taskdef_path.display()))
-        .map_err(Failure::usage)?;
-    Ok((template, display_path(taskdef_path, &ctx.cwd), false))
+    read_template(taskdef_path, &ctx.cwd).map_err(Failure::usage)
+}
+
+/// Renders the artifacts for `image` from the configured template and validates them; writes
+/// nothing.
+pub(crate) fn render_checked(
+    ctx: &Ctx,
+    s: &Settings,
+    image: &ImageRef,
+    push: &PushFacts,
+    note: &str,
+) -> Result<(ArtifactSet, Plan), Failure> {
+    let template = load_template(ctx, s)?;
+    plan::render_checked(s, &ctx.cwd, template, image, push, note).map_err(Failure::usage)
 }
 
 pub(crate) fn print_plan(plan: &Plan, quiet: bool) {
@@ -328,7 +220,7 @@ pub(crate) fn validate_cmd(ctx: &Ctx, args: &ValidateArgs) -> Result<Exit, Failu
         }
         return Ok(Exit::Ok);
     }
-    let set = read_artifact(&args.dir).map_err(Failure::usage)?;
+    let set = read::read_artifact(&args.dir).map_err(Failure::usage)?;
     let problems = validate::validate(&set);
     let valid = !validate::has_errors(&problems);
     let report = ValidateReport {
@@ -360,71 +252,6 @@ pub(crate) fn validate_cmd(ctx: &Ctx, args: &ValidateArgs) -> Result<Exit, Failu
         }
     }
     Ok(if valid { Exit::Ok } else { Exit::CheckFailed })
-}
-
-/// Reads an artifact directory (its files, recursively) or an artifact zip.
-pub fn read_artifact(path: &Path) -> anyhow::Result<ArtifactSet> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    let mut files = Vec::new();
-    if meta.is_dir() {
-        read_dir_files(path, path, &mut files)?;
-    } else {
-        let f = std::fs::File::open(path)
-            .with_context(|| format!("cannot open `{}`", path.display()))?;
-        let mut zip = zip::ZipArchive::new(f).with_context(|| {
-            format!(
-                "`{}` is neither a directory nor a zip archive",
-                path.display()
-            )
-        })?;
-        for i in 0..zip.len() {
-            let mut entry = zip
-                .by_index(i)
-                .with_context(|| format!("reading entry {i} of `{}`", path.display()))?;
-            if entry.is_dir() {
-                continue;
-            }
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut bytes)
-                .with_context(|| format!("reading `{}` in `{}`", entry.name(), path.display()))?;
-            files.push(ArtifactFile {
-                name: entry.name().to_string(),
-                bytes,
-            });
-        }
-    }
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(ArtifactSet { files })
-}
-
-pub(crate) fn read_dir_files(
-    root: &Path,
-    dir: &Path,
-    out: &mut Vec<ArtifactFile>,
-) -> anyhow::Result<()> {
-    for entry in
-        std::fs::read_dir(dir).with_context(|| format!("cannot list `{}`", dir.display()))?
-    {
-        let entry = entry.with_context(|| format!("cannot list `{}`", dir.display()))?;
-        let path = entry.path();
-        if path.is_dir() {
-            read_dir_files(root, &path, out)?;
-        } else if entry.file_name() == artifacts::write::MARKER {
-            // cutover's own bookkeeping, not part of the artifact.
-            continue;
-        } else {
-            let bytes = std::fs::read(&path)
-                .with_context(|| format!("cannot read `{}`", path.display()))?;
-            let name = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
-            out.push(ArtifactFile { name, bytes });
-        }
-    }
-    Ok(())
 }
 
 /// Stands in for the AWS CLI during `dry-run --buildspec`: only fetching the cutover binary is
@@ -472,23 +299,21 @@ pub(crate) fn dry_run_buildspec(ctx: &Ctx, file: &Path) -> Result<Exit, Failure>
         shims.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let args = crate::cli::BuildspecArgs {
-        command: crate::cli::BuildspecCommand::Run(crate::cli::BuildspecRunArgs {
-            file: Some(file.to_path_buf()),
-            src: None,
-            out: None,
-            env: vec![
-                format!("PATH={path}"),
-                format!("{}=1", crate::env_vars::DRY_RUN),
-                format!("CUTOVER_SELF={}", exe.display()),
-            ],
-            build_number: 1,
-            source_version: None,
-            pipeline: None,
-            project: "local".into(),
-            allow_unsupported: false,
-            no_validate: false,
-        }),
+    let args = crate::cli::BuildspecRunArgs {
+        file: Some(file.to_path_buf()),
+        src: None,
+        out: None,
+        env: vec![
+            format!("PATH={path}"),
+            format!("{}=1", crate::env_vars::DRY_RUN),
+            format!("CUTOVER_SELF={}", exe.display()),
+        ],
+        build_number: 1,
+        source_version: None,
+        pipeline: None,
+        project: "local".into(),
+        allow_unsupported: false,
+        no_validate: false,
     };
-    crate::buildspec::command::run(ctx, &args)
+    super::buildspec::run_cmd(ctx, &args)
 }

@@ -1,17 +1,17 @@
 //! `cutover build`: the image built and pushed, then the artifacts for its digest.
 
+use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::artifacts::image_detail::PushFacts;
+use crate::artifacts::plan::Plan;
 use crate::cli::BuildArgs;
-use crate::commands::artifacts::{print_plan, print_problems, render_checked, write_valid, Plan};
 use crate::image_ref::ImageRef;
-use crate::run::{interrupted, require_repository, resolve, runtime};
-use crate::settings::Settings;
-use anyhow::Context as _;
-
 use crate::output::{print_json, Exit, Failure, OutputFormat};
-use crate::run::Ctx;
+use crate::settings::Settings;
+
+use super::artifacts::{print_plan, print_problems, render_checked, write_valid};
+use super::{interrupted, require_repository, resolve, Ctx};
 
 /// `cutover build --output json`: the build's result and the artifacts' plan.
 #[derive(Debug, Serialize)]
@@ -71,7 +71,7 @@ pub(crate) fn build_cmd(ctx: &Ctx, args: BuildArgs) -> Result<Exit, Failure> {
             eprintln!("build: {line}");
         }
     };
-    let outcome = runtime()?.block_on(async {
+    let outcome = ctx.block_on(async {
         let build = crate::image::build::build(crate::image::build::BuildOptions {
             settings: &s,
             repository: &repository,

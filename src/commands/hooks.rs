@@ -1,10 +1,10 @@
 //! `cutover hooks install`.
 use anyhow::Context as _;
 
+use super::Ctx;
 use crate::output::{Exit, Failure};
-use crate::run::Ctx;
 
-pub(crate) fn hooks_install(ctx: &Ctx, force: bool) -> Result<Exit, Failure> {
+pub(crate) fn install_cmd(ctx: &Ctx, force: bool) -> Result<Exit, Failure> {
     let binary = std::env::current_exe()
         .context("finding the cutover binary")
         .map_err(Failure::usage)?;

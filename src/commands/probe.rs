@@ -1,10 +1,9 @@
 //! `cutover probe` and `cutover report`.
 
-use crate::run::runtime;
 use anyhow::Context as _;
 
+use super::Ctx;
 use crate::output::{print_json, Exit, Failure, OutputFormat};
-use crate::run::Ctx;
 
 pub(crate) fn probe_cmd(ctx: &Ctx, args: crate::cli::ProbeArgs) -> Result<Exit, Failure> {
     use crate::probe::{self, ProbeError, StopReason};
@@ -26,7 +25,7 @@ pub(crate) fn probe_cmd(ctx: &Ctx, args: crate::cli::ProbeArgs) -> Result<Exit, 
             "the probe needs an end\n  hint: pass --duration 30s, or --until-version V (or both)"
         )));
     }
-    let outcome = runtime()?.block_on(probe::run(&opts)).map_err(|e| {
+    let outcome = ctx.block_on(probe::run(&opts)).map_err(|e| {
         let usage = matches!(
             e,
             ProbeError::HttpsUnsupported { .. }

@@ -1,8 +1,7 @@
 //! `cutover rehearse`: flags to options, the rehearsal, and its report.
 
+use super::{interrupted, Ctx};
 use crate::output::{print_json, Exit, Failure, OutputFormat};
-use crate::run::Ctx;
-use crate::run::{interrupted, runtime};
 
 /// Resolves `cutover rehearse`'s flags into the rehearsal's options.
 pub(crate) fn rehearse_options(
@@ -85,7 +84,7 @@ pub(crate) fn rehearse_cmd(ctx: &Ctx, args: crate::cli::RehearseArgs) -> Result<
     };
     // Ctrl-C, or SIGTERM (a CI timeout, `kill`): either way the children are stopped first.
     let interrupt = interrupted();
-    let outcome = runtime()?
+    let outcome = ctx
         .block_on(rehearse::rehearse(&opts, interrupt, &progress))
         .map_err(|e| match e {
             RehearseError::Interrupted => Failure {

@@ -1,10 +1,10 @@
-//! `cutover codebuild`: `apply` (create the CodeBuild project from `pipeline/codebuild.yaml`, a
-//! CreateProject input with `${PLACEHOLDER}`s, or update it after showing the difference, or do
-//! nothing when there is none), `start` and `watch` (phases and status until the build ends).
-//! The live project is compared on the keys the declaration has: BatchGetProjects also returns
-//! server-side fields (`arn`, `created`, defaults) that are not differences.
+//! The CodeBuild project: `apply` (create it from `pipeline/codebuild.yaml`, a CreateProject
+//! input with `${PLACEHOLDER}`s, or update it after showing the difference, or do nothing when
+//! there is none), starting a build, and a build's phases and status. The live project is
+//! compared on the keys the declaration has: BatchGetProjects also returns server-side fields
+//! (`arn`, `created`, defaults) that are not differences. Nothing here prints; the
+//! `cutover codebuild` commands do.
 
-use crate::live::watch_until_final;
 use std::path::Path;
 
 use aws_sdk_codebuild::operation::create_project::CreateProjectInput;
@@ -13,12 +13,9 @@ use aws_sdk_codebuild::types::Build;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::pipeline::{print_apply, resolve, Action, ApplyReport};
-use super::{declaration, model, Aws, LiveError};
+use super::{declaration, model, Action, ApplyReport, Aws, LiveError};
 use crate::aws::AwsError;
-use crate::cli::{ApplyArgs, BuildWatchArgs, StartArgs, WatchArgs};
-use crate::output::{print_json, Exit, Failure, OutputFormat};
-use crate::run::Ctx;
+use crate::output::{display_path, Exit};
 use crate::settings::Settings;
 
 /// The desired project: the file filled and parsed by the CodeBuild model.
@@ -30,7 +27,7 @@ pub struct Desired {
 
 pub fn load_desired(s: &Settings, cwd: &Path) -> Result<Desired, LiveError> {
     let path = &s.pipeline.codebuild_declaration;
-    let file = path.strip_prefix(cwd).unwrap_or(path).display().to_string();
+    let file = display_path(path, cwd);
     let text = std::fs::read_to_string(path).map_err(|source| LiveError::Io {
         what: format!("cannot read the CodeBuild declaration `{file}` (set [codebuild] declaration or --codebuild-declaration)"),
         source,
@@ -93,12 +90,32 @@ pub async fn apply(
         if diff_only {
             return Ok(report(Action::WouldCreate, None));
         }
-        let input = model::from_json(
-            "the project declaration",
-            &desired.json,
-            CreateProjectInput::deserialize,
-        )?;
-        cb.create_project()
+        put_project(aws, &cb, &desired.json, false).await?;
+        return Ok(report(Action::Created, None));
+    };
+    let live_json = live_as_input(&model::to_json("the live project", live)?);
+    let diff = declaration::diff(
+        &declaration::normalize(&declaration::project(&live_json, &desired.json)),
+        &declaration::normalize(&desired.json),
+        &format!("live project {}", desired.name),
+        &desired.file,
+    );
+    match diff {
+        None => Ok(report(Action::Unchanged, None)),
+        Some(d) if diff_only => Ok(report(Action::WouldUpdate, Some(d))),
+        Some(d) => {
+            put_project(aws, &cb, &desired.json, true).await?;
+            Ok(report(Action::Updated, Some(d)))
+        }
+    }
+}
+
+/// The fields of a CreateProject or an UpdateProject request, set from the declaration's input:
+/// the two operations take the same ones, listed once here.
+macro_rules! project_fields {
+    ($request:expr, $input:expr) => {{
+        let input = $input;
+        $request
             .set_name(input.name)
             .set_description(input.description)
             .set_source(input.source)
@@ -121,66 +138,31 @@ pub async fn apply(
             .set_build_batch_config(input.build_batch_config)
             .set_concurrent_build_limit(input.concurrent_build_limit)
             .set_auto_retry_limit(input.auto_retry_limit)
+    }};
+}
+
+/// Sends the declared project: UpdateProject when it `exists`, else CreateProject.
+async fn put_project(
+    aws: &Aws,
+    cb: &aws_sdk_codebuild::Client,
+    declared: &Value,
+    exists: bool,
+) -> Result<(), LiveError> {
+    const WHAT: &str = "the project declaration";
+    if exists {
+        let input = model::from_json(WHAT, declared, UpdateProjectInput::deserialize)?;
+        project_fields!(cb.update_project(), input)
+            .send()
+            .await
+            .map_err(|e| aws.error(AwsError::new("codebuild:UpdateProject", &e, false)))?;
+    } else {
+        let input = model::from_json(WHAT, declared, CreateProjectInput::deserialize)?;
+        project_fields!(cb.create_project(), input)
             .send()
             .await
             .map_err(|e| aws.error(AwsError::new("codebuild:CreateProject", &e, false)))?;
-        return Ok(report(Action::Created, None));
-    };
-    let live_json = live_as_input(&model::to_json("the live project", live)?);
-    let diff = declaration::diff(
-        &declaration::normalize(&declaration::project(&live_json, &desired.json)),
-        &declaration::normalize(&desired.json),
-        &format!("live project {}", desired.name),
-        &desired.file,
-    );
-    match diff {
-        None => Ok(report(Action::Unchanged, None)),
-        Some(d) if diff_only => Ok(report(Action::WouldUpdate, Some(d))),
-        Some(d) => {
-            let input = model::from_json(
-                "the project declaration",
-                &desired.json,
-                UpdateProjectInput::deserialize,
-            )?;
-            cb.update_project()
-                .set_name(input.name)
-                .set_description(input.description)
-                .set_source(input.source)
-                .set_secondary_sources(input.secondary_sources)
-                .set_source_version(input.source_version)
-                .set_secondary_source_versions(input.secondary_source_versions)
-                .set_artifacts(input.artifacts)
-                .set_secondary_artifacts(input.secondary_artifacts)
-                .set_cache(input.cache)
-                .set_environment(input.environment)
-                .set_service_role(input.service_role)
-                .set_timeout_in_minutes(input.timeout_in_minutes)
-                .set_queued_timeout_in_minutes(input.queued_timeout_in_minutes)
-                .set_encryption_key(input.encryption_key)
-                .set_tags(input.tags)
-                .set_vpc_config(input.vpc_config)
-                .set_badge_enabled(input.badge_enabled)
-                .set_logs_config(input.logs_config)
-                .set_file_system_locations(input.file_system_locations)
-                .set_build_batch_config(input.build_batch_config)
-                .set_concurrent_build_limit(input.concurrent_build_limit)
-                .set_auto_retry_limit(input.auto_retry_limit)
-                .send()
-                .await
-                .map_err(|e| aws.error(AwsError::new("codebuild:UpdateProject", &e, false)))?;
-            Ok(report(Action::Updated, Some(d)))
-        }
     }
-}
-
-pub fn apply_cmd(ctx: &Ctx, args: ApplyArgs) -> Result<Exit, Failure> {
-    let s = resolve(ctx, &args.settings, &args.pipeline)?;
-    let desired = load_desired(&s, &ctx.cwd)?;
-    let report = super::runtime()?.block_on(async {
-        let aws = Aws::load(&s).await?;
-        apply(&aws, &desired, args.diff).await
-    })?;
-    Ok(print_apply(ctx, &report))
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,7 +267,8 @@ pub fn progress_lines(before: Option<&BuildView>, now: &BuildView) -> Vec<String
     lines
 }
 
-fn project_name(s: &Settings) -> Result<String, LiveError> {
+/// The project the commands act on: the declaration's `CODEBUILD_PROJECT`.
+pub fn project_name(s: &Settings) -> Result<String, LiveError> {
     match declaration::variables(s).remove("CODEBUILD_PROJECT") {
         Some(declaration::Var::Value(v)) => Ok(v),
         _ => Err(LiveError::Config(
@@ -294,7 +277,8 @@ fn project_name(s: &Settings) -> Result<String, LiveError> {
     }
 }
 
-async fn get_build(aws: &Aws, id: &str) -> Result<BuildView, LiveError> {
+/// One build's status and phases.
+pub async fn get_build(aws: &Aws, id: &str) -> Result<BuildView, LiveError> {
     let cb = aws_sdk_codebuild::Client::new(&aws.sdk);
     let out = cb
         .batch_get_builds()
@@ -313,7 +297,8 @@ async fn get_build(aws: &Aws, id: &str) -> Result<BuildView, LiveError> {
         })
 }
 
-async fn latest_build(aws: &Aws, project: &str) -> Result<String, LiveError> {
+/// The ID of the project's latest build.
+pub async fn latest_build(aws: &Aws, project: &str) -> Result<String, LiveError> {
     let cb = aws_sdk_codebuild::Client::new(&aws.sdk);
     let out = cb
         .list_builds_for_project()
@@ -325,13 +310,7 @@ async fn latest_build(aws: &Aws, project: &str) -> Result<String, LiveError> {
             if e.as_service_error()
                 .is_some_and(|se| se.is_resource_not_found_exception())
             {
-                LiveError::NotFound {
-                    what: "CodeBuild project",
-                    name: project.to_string(),
-                    region: aws.region.clone(),
-                    hint: "create it with `cutover codebuild apply`, or check [codebuild] project"
-                        .into(),
-                }
+                no_such_project(aws, project)
             } else {
                 aws.error(AwsError::new("codebuild:ListBuildsForProject", &e, false))
             }
@@ -343,90 +322,42 @@ async fn latest_build(aws: &Aws, project: &str) -> Result<String, LiveError> {
     })
 }
 
-fn print_build(ctx: &Ctx, b: &BuildView) {
-    match ctx.output {
-        OutputFormat::Json => print_json(b),
-        OutputFormat::Text => crate::output::say_raw(&render_build(b)),
+fn no_such_project(aws: &Aws, project: &str) -> LiveError {
+    LiveError::NotFound {
+        what: "CodeBuild project",
+        name: project.to_string(),
+        region: aws.region.clone(),
+        hint: "create it with `cutover codebuild apply`, or check [codebuild] project".into(),
     }
 }
 
-async fn watch(ctx: &Ctx, aws: &Aws, id: &str, poll: &WatchArgs) -> Result<Exit, LiveError> {
-    watch_until_final(ctx, id, poll.interval, poll.timeout, || get_build(aws, id)).await
-}
-
-pub fn start_cmd(ctx: &Ctx, args: StartArgs) -> Result<Exit, Failure> {
-    let s = resolve(ctx, &crate::cli::SettingsArgs::default(), &args.pipeline)?;
-    let project = project_name(&s)?;
-    super::runtime()?
-        .block_on(async {
-            let aws = Aws::load(&s).await?;
-            let cb = aws_sdk_codebuild::Client::new(&aws.sdk);
-            let out = cb
-                .start_build()
-                .project_name(&project)
-                .set_source_version(args.source_version.clone())
-                .send()
-                .await
-                .map_err(|e| {
-                    if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) {
-                        LiveError::NotFound {
-                            what: "CodeBuild project",
-                            name: project.clone(),
-                            region: aws.region.clone(),
-                            hint: "create it with `cutover codebuild apply`, or check [codebuild] project".into(),
-                        }
-                    } else {
-                        aws.error(AwsError::new("codebuild:StartBuild", &e, false))
-                    }
-                })?;
-            let id = out.build_value().and_then(Build::id).unwrap_or_default().to_string();
-            match ctx.output {
-                OutputFormat::Json if !args.watch => {
-                    print_json(&serde_json::json!({"project": project, "build_id": id}))
-                }
-                OutputFormat::Json => {}
-                OutputFormat::Text => crate::say!("started CodeBuild project `{project}`: build {id}"),
-            }
-            if args.watch {
-                watch(ctx, &aws, &id, &args.poll).await
+/// Starts a build of the project (of `source_version`, when given); returns its ID.
+pub async fn start_build(
+    aws: &Aws,
+    project: &str,
+    source_version: Option<String>,
+) -> Result<String, LiveError> {
+    let cb = aws_sdk_codebuild::Client::new(&aws.sdk);
+    let out = cb
+        .start_build()
+        .project_name(project)
+        .set_source_version(source_version)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception())
+            {
+                no_such_project(aws, project)
             } else {
-                Ok(Exit::Ok)
+                aws.error(AwsError::new("codebuild:StartBuild", &e, false))
             }
-        })
-        .map_err(Failure::from)
-}
-
-pub fn watch_cmd(ctx: &Ctx, args: BuildWatchArgs) -> Result<Exit, Failure> {
-    let s = resolve(ctx, &crate::cli::SettingsArgs::default(), &args.pipeline)?;
-    super::runtime()?
-        .block_on(async {
-            let aws = Aws::load(&s).await?;
-            let id = match &args.build_id {
-                Some(id) => id.clone(),
-                None => latest_build(&aws, &project_name(&s)?).await?,
-            };
-            watch(ctx, &aws, &id, &args.poll).await
-        })
-        .map_err(Failure::from)
-}
-
-impl crate::live::Watched for BuildView {
-    const WHAT: &'static str = "build";
-    fn status(&self) -> &str {
-        &self.status
-    }
-    fn is_final(&self) -> bool {
-        is_final(&self.status)
-    }
-    fn exit(&self) -> Exit {
-        exit_for(&self.status)
-    }
-    fn progress(before: Option<&Self>, now: &Self) -> Vec<String> {
-        progress_lines(before, now)
-    }
-    fn print(&self, ctx: &Ctx) {
-        print_build(ctx, self)
-    }
+        })?;
+    Ok(out
+        .build_value()
+        .and_then(Build::id)
+        .unwrap_or_default()
+        .to_string())
 }
 
 #[cfg(test)]
@@ -484,5 +415,83 @@ mod tests {
         assert_eq!(exit_for("FAILED"), Exit::CheckFailed);
         assert_eq!(exit_for("SUCCEEDED"), Exit::Ok);
         assert!(is_final("STOPPED") && !is_final("IN_PROGRESS"));
+    }
+
+    /// Keeps the body of the request about to be sent, then stops it: no request leaves.
+    #[derive(Debug, Clone, Default)]
+    struct SentBody(std::sync::Arc<std::sync::Mutex<Option<Value>>>);
+
+    impl aws_smithy_runtime_api::client::interceptors::Intercept for SentBody {
+        fn name(&self) -> &'static str {
+            "SentBody"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+            _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+            _: &mut aws_smithy_types::config_bag::ConfigBag,
+        ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+            let body = context.request().body().bytes().unwrap_or_default();
+            *self.0.lock().unwrap() = serde_json::from_slice(body).ok();
+            Err("stopped before sending".into())
+        }
+    }
+
+    /// A project declaration with every field CreateProject and UpdateProject take.
+    fn every_field() -> Value {
+        json!({
+            "name": "web-build",
+            "description": "builds web",
+            "source": {"type": "CODEPIPELINE", "buildspec": "buildspec/buildspec.yml"},
+            "secondarySources": [{"type": "S3", "location": "bucket/src.zip", "sourceIdentifier": "extra"}],
+            "sourceVersion": "main",
+            "secondarySourceVersions": [{"sourceIdentifier": "extra", "sourceVersion": "v1"}],
+            "artifacts": {"type": "CODEPIPELINE"},
+            "secondaryArtifacts": [{"type": "S3", "location": "bucket", "artifactIdentifier": "more"}],
+            "cache": {"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE"]},
+            "environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
+                "computeType": "BUILD_GENERAL1_SMALL", "privilegedMode": true},
+            "serviceRole": "arn:aws:iam::123456789012:role/build",
+            "timeoutInMinutes": 30,
+            "queuedTimeoutInMinutes": 60,
+            "encryptionKey": "alias/aws/s3",
+            "tags": [{"key": "team", "value": "web"}],
+            "vpcConfig": {"vpcId": "vpc-1", "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"]},
+            "badgeEnabled": false,
+            "logsConfig": {"cloudWatchLogs": {"status": "ENABLED", "groupName": "builds"}},
+            "fileSystemLocations": [{"type": "EFS", "location": "fs-1.efs.us-east-1.amazonaws.com:/",
+                "mountPoint": "/mnt/efs", "identifier": "efs1"}],
+            "buildBatchConfig": {"serviceRole": "arn:aws:iam::123456789012:role/batch", "timeoutInMins": 90},
+            "concurrentBuildLimit": 2,
+            "autoRetryLimit": 1
+        })
+    }
+
+    /// The update path has no test against moto, which (5.2) has no UpdateProject.
+    #[tokio::test]
+    async fn create_and_update_send_every_declared_field() {
+        let sent = SentBody::default();
+        let config = aws_sdk_codebuild::Config::builder()
+            .behavior_version(aws_sdk_codebuild::config::BehaviorVersion::latest())
+            .region(aws_sdk_codebuild::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_codebuild::config::Credentials::new(
+                "AKIDTEST", "secret", None, None, "test",
+            ))
+            .retry_config(aws_sdk_codebuild::config::retry::RetryConfig::disabled())
+            .interceptor(sent.clone())
+            .build();
+        let cb = aws_sdk_codebuild::Client::from_conf(config);
+        let aws = Aws {
+            sdk: aws_config::SdkConfig::builder().build(),
+            region: "us-east-1".into(),
+        };
+        let declared = every_field();
+        for exists in [false, true] {
+            *sent.0.lock().unwrap() = None;
+            assert!(put_project(&aws, &cb, &declared, exists).await.is_err());
+            let body = sent.0.lock().unwrap().take();
+            assert_eq!(body.as_ref(), Some(&declared), "exists: {exists}");
+        }
     }
 }

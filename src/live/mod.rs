@@ -1,10 +1,9 @@
-//! The live side: commands and adapters that talk to AWS. One file per feature:
-//! [`service`] (the task definition template from the ECS service), [`verify`] (the read-only
-//! pre-flight), [`pipeline`] and [`codebuild`] (apply, start, watch), with [`declaration`]
-//! (placeholders, normalisation and the diff, pure) and [`model`] (JSON in and out of the SDK's
-//! types, pure) under them. Every client comes from [`crate::aws::sdk_config`]. These commands
-//! print their own results, like `run.rs`, through [`crate::say!`] and
-//! [`crate::output::print_json`]; progress goes to stderr.
+//! The live side: the adapters that talk to AWS, and the pure checks and views over what they
+//! read. One file per feature: [`service`] (the task definition template from the ECS service),
+//! [`verify`] (the read-only pre-flight), [`pipeline`] and [`codebuild`] (apply, start, the
+//! progress of an execution or a build), with [`declaration`] (placeholders, normalisation and the
+//! diff, pure) and [`model`] (JSON in and out of the SDK's types, pure) under them. Every client
+//! comes from [`crate::aws::sdk_config`]. Nothing here prints: the commands do.
 
 pub mod codebuild;
 pub mod declaration;
@@ -12,6 +11,8 @@ pub mod model;
 pub mod pipeline;
 pub mod service;
 pub mod verify;
+
+use serde::Serialize;
 
 use crate::aws::{AwsError, Kind};
 use crate::output::{Exit, Failure};
@@ -69,6 +70,29 @@ impl From<LiveError> for Failure {
     }
 }
 
+/// What `pipeline apply` or `codebuild apply` did (or, with `--diff`, would do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Created,
+    Updated,
+    Unchanged,
+    WouldCreate,
+    WouldUpdate,
+}
+
+/// The outcome of an `apply`.
+#[derive(Debug, Serialize)]
+pub struct ApplyReport {
+    pub kind: &'static str,
+    pub name: String,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+}
+
 /// The SDK configuration and the region it resolved (every live command needs one).
 pub struct Aws {
     pub sdk: aws_config::SdkConfig,
@@ -96,17 +120,6 @@ impl Aws {
     }
 }
 
-/// A multi-threaded runtime for one command.
-pub fn runtime() -> Result<tokio::runtime::Runtime, LiveError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| LiveError::Io {
-            what: "starting the async runtime".into(),
-            source,
-        })
-}
-
 /// A required setting, or a config error that says where to set it.
 pub fn require<'a>(value: Option<&'a str>, what: &str, hint: &str) -> Result<&'a str, LiveError> {
     value
@@ -117,72 +130,6 @@ pub fn require<'a>(value: Option<&'a str>, what: &str, hint: &str) -> Result<&'a
 /// The last `/`-separated part of an ARN or a name (`arn:...:cluster/web` → `web`).
 pub fn short_name(arn_or_name: &str) -> &str {
     arn_or_name.rsplit('/').next().unwrap_or(arn_or_name)
-}
-
-/// What `watch` follows: a CodeBuild build or a pipeline execution.
-pub(crate) trait Watched: Sized {
-    /// "build" or "execution", for messages.
-    const WHAT: &'static str;
-    fn status(&self) -> &str;
-    fn is_final(&self) -> bool;
-    fn exit(&self) -> Exit;
-    /// The progress lines for what changed since `before`.
-    fn progress(before: Option<&Self>, now: &Self) -> Vec<String>;
-    /// The final view, to stdout.
-    fn print(&self, ctx: &crate::run::Ctx);
-}
-
-/// Polls with `fetch` until the watched thing ends or `timeout` passes, printing progress to
-/// stderr; the final view goes to stdout and the exit code follows the result. Ctrl-C or SIGTERM
-/// stops watching (the work goes on in AWS).
-pub(crate) async fn watch_until_final<V, F, Fut>(
-    ctx: &crate::run::Ctx,
-    id: &str,
-    interval: std::time::Duration,
-    timeout: std::time::Duration,
-    mut fetch: F,
-) -> Result<Exit, LiveError>
-where
-    V: Watched,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<V, LiveError>>,
-{
-    let started = std::time::Instant::now();
-    let mut last: Option<V> = None;
-    let gone_on = || {
-        eprintln!("interrupted: the {} goes on in AWS", V::WHAT);
-        Ok(Exit::Interrupted)
-    };
-    loop {
-        let view = tokio::select! {
-            v = fetch() => v?,
-            _ = crate::run::interrupted() => return gone_on(),
-        };
-        if !ctx.quiet {
-            for line in V::progress(last.as_ref(), &view) {
-                eprintln!("{line}");
-            }
-        }
-        if view.is_final() {
-            view.print(ctx);
-            return Ok(view.exit());
-        }
-        if started.elapsed() + interval > timeout {
-            view.print(ctx);
-            eprintln!(
-                "error: {} {id} is still {} after {}s (--timeout)",
-                V::WHAT,
-                view.status(),
-                timeout.as_secs()
-            );
-            return Ok(Exit::CheckFailed);
-        }
-        last = Some(view);
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = crate::run::interrupted() => return gone_on(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,39 +1,19 @@
-//! `cutover pipeline`: `apply` (create the pipeline from `pipeline/pipeline.yaml` with its
-//! placeholders filled, or update it after showing the difference to the live declaration, or do
-//! nothing when there is none), `start`, `status`, `watch` (stage and action progress until the
-//! execution ends) and `artifacts` (download an execution's build output from the S3 artifact
-//! store, unpack it and validate it).
+//! The CodePipeline pipeline: the declaration from `pipeline/pipeline.yaml` with its placeholders
+//! filled, `apply` (create it, or update it after showing the difference to the live declaration,
+//! or do nothing when there is none), starting an execution, the progress of an execution's stages
+//! and actions, and its build output in the S3 artifact store (located, downloaded, unpacked).
+//! Nothing here prints; the `cutover pipeline` commands do.
 
-use crate::live::watch_until_final;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aws_sdk_codepipeline::types::{ActionExecutionFilter, PipelineDeclaration};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{declaration, model, Aws, LiveError};
+use super::{declaration, model, Action, ApplyReport, Aws, LiveError};
 use crate::aws::AwsError;
-use crate::cli::{
-    ApplyArgs, ExecutionArgs, ExecutionWatchArgs, PipelineArgs, PipelineArtifactsArgs, StartArgs,
-    WatchArgs,
-};
-use crate::output::{print_json, Exit, Failure, OutputFormat};
-use crate::run::Ctx;
-use crate::settings::{self, ProcessEnv, Settings};
-
-/// Resolves the settings of a live command: cutover.toml, the flags, then the pipeline flags.
-pub fn resolve(
-    ctx: &Ctx,
-    args: &crate::cli::SettingsArgs,
-    pipeline: &PipelineArgs,
-) -> Result<Settings, Failure> {
-    let mut s = settings::resolve_live(args, ctx.config.as_deref(), &ctx.cwd, &ProcessEnv)
-        .map_err(Failure::usage)?;
-    s.pipeline
-        .apply_flags(pipeline, &ctx.cwd)
-        .map_err(Failure::usage)?;
-    Ok(s)
-}
+use crate::output::{display_path, Exit};
+use crate::settings::Settings;
 
 /// The desired declaration: the file filled and parsed by the CodePipeline model.
 pub struct Desired {
@@ -45,7 +25,7 @@ pub struct Desired {
 
 pub fn load_desired(s: &Settings, cwd: &Path) -> Result<Desired, LiveError> {
     let path = &s.pipeline.declaration;
-    let file = display(path, cwd);
+    let file = display_path(path, cwd);
     let text = std::fs::read_to_string(path).map_err(|source| LiveError::Io {
         what: format!("cannot read the pipeline declaration `{file}` (set [pipeline] declaration or --declaration)"),
         source,
@@ -64,12 +44,8 @@ pub fn load_desired(s: &Settings, cwd: &Path) -> Result<Desired, LiveError> {
     })
 }
 
-fn display(p: &Path, cwd: &Path) -> String {
-    p.strip_prefix(cwd).unwrap_or(p).display().to_string()
-}
-
 /// The pipeline name the commands act on: the declaration's, else the settings'.
-fn pipeline_name(s: &Settings) -> Result<String, LiveError> {
+pub fn pipeline_name(s: &Settings) -> Result<String, LiveError> {
     match declaration::variables(s).remove("PIPELINE_NAME") {
         Some(declaration::Var::Value(v)) => Ok(v),
         _ => Err(LiveError::Config(
@@ -110,28 +86,6 @@ pub fn comparable(v: &Value) -> Value {
         }
     }
     declaration::normalize(&v)
-}
-
-/// What `apply` did (or, with `--diff`, would do).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    Created,
-    Updated,
-    Unchanged,
-    WouldCreate,
-    WouldUpdate,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ApplyReport {
-    pub kind: &'static str,
-    pub name: String,
-    pub action: Action,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub diff: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<i32>,
 }
 
 pub async fn apply(
@@ -200,48 +154,6 @@ pub async fn apply(
     }
 }
 
-/// Prints an apply report; shared with `cutover codebuild apply`.
-pub fn print_apply(ctx: &Ctx, r: &ApplyReport) -> Exit {
-    match ctx.output {
-        OutputFormat::Json => print_json(r),
-        OutputFormat::Text => {
-            if let Some(d) = &r.diff {
-                crate::output::say_raw(d);
-            }
-            if !ctx.quiet {
-                let what = format!("{} `{}`", r.kind, r.name);
-                let version = r
-                    .version
-                    .map(|v| format!(" (version {v})"))
-                    .unwrap_or_default();
-                match r.action {
-                    Action::Created => crate::say!("created {what}{version}"),
-                    Action::Updated => crate::say!("updated {what}{version}"),
-                    Action::Unchanged => crate::say!("{what}: no changes"),
-                    Action::WouldCreate => {
-                        crate::say!("{what} does not exist: apply would create it")
-                    }
-                    Action::WouldUpdate => crate::say!("{what} differs: apply would update it"),
-                }
-            }
-        }
-    }
-    match r.action {
-        Action::WouldCreate | Action::WouldUpdate => Exit::CheckFailed,
-        _ => Exit::Ok,
-    }
-}
-
-pub fn apply_cmd(ctx: &Ctx, args: ApplyArgs) -> Result<Exit, Failure> {
-    let s = resolve(ctx, &args.settings, &args.pipeline)?;
-    let desired = load_desired(&s, &ctx.cwd)?;
-    let report = super::runtime()?.block_on(async {
-        let aws = Aws::load(&s).await?;
-        apply(&aws, &desired, args.diff).await
-    })?;
-    Ok(print_apply(ctx, &report))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Executions.
 
@@ -295,7 +207,8 @@ pub fn exit_for(status: &str) -> Exit {
     }
 }
 
-async fn latest_execution(aws: &Aws, name: &str) -> Result<String, LiveError> {
+/// The ID of the pipeline's latest execution.
+pub async fn latest_execution(aws: &Aws, name: &str) -> Result<String, LiveError> {
     let cp = aws_sdk_codepipeline::Client::new(&aws.sdk);
     let out = cp
         .list_pipeline_executions()
@@ -390,6 +303,28 @@ pub async fn execution(aws: &Aws, name: &str, id: &str) -> Result<ExecutionView,
         stages,
         stage_detail_error,
     })
+}
+
+/// Starts an execution of the pipeline; returns its ID.
+pub async fn start_execution(aws: &Aws, name: &str) -> Result<String, LiveError> {
+    let cp = aws_sdk_codepipeline::Client::new(&aws.sdk);
+    let out = cp
+        .start_pipeline_execution()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| {
+            let nf = e
+                .as_service_error()
+                .is_some_and(|se| se.is_pipeline_not_found_exception());
+            not_found_or(
+                aws,
+                nf,
+                name,
+                AwsError::new("codepipeline:StartPipelineExecution", &e, nf),
+            )
+        })?;
+    Ok(out.pipeline_execution_id().unwrap_or_default().to_string())
 }
 
 /// The stages of GetPipelineState as they concern execution `id` (a stage whose latest run
@@ -510,107 +445,6 @@ pub fn progress_lines(before: Option<&ExecutionView>, now: &ExecutionView) -> Ve
     lines
 }
 
-fn print_execution(ctx: &Ctx, v: &ExecutionView) {
-    match ctx.output {
-        OutputFormat::Json => print_json(v),
-        OutputFormat::Text => crate::output::say_raw(&render_execution(v)),
-    }
-}
-
-pub fn status_cmd(ctx: &Ctx, args: ExecutionArgs) -> Result<Exit, Failure> {
-    let s = resolve(ctx, &crate::cli::SettingsArgs::default(), &args.pipeline)?;
-    let name = pipeline_name(&s)?;
-    let view = super::runtime()?.block_on(async {
-        let aws = Aws::load(&s).await?;
-        let id = match &args.execution_id {
-            Some(id) => id.clone(),
-            None => latest_execution(&aws, &name).await?,
-        };
-        execution(&aws, &name, &id).await
-    })?;
-    print_execution(ctx, &view);
-    Ok(exit_for(&view.status))
-}
-
-pub fn watch_cmd(ctx: &Ctx, args: ExecutionWatchArgs) -> Result<Exit, Failure> {
-    let s = resolve(
-        ctx,
-        &crate::cli::SettingsArgs::default(),
-        &args.execution.pipeline,
-    )?;
-    let name = pipeline_name(&s)?;
-    let rt = super::runtime()?;
-    rt.block_on(async {
-        let aws = Aws::load(&s).await?;
-        let id = match &args.execution.execution_id {
-            Some(id) => id.clone(),
-            None => latest_execution(&aws, &name).await?,
-        };
-        watch(ctx, &aws, &name, &id, &args.poll).await
-    })
-    .map_err(Failure::from)
-}
-
-/// Polls the execution until it ends (or `poll.timeout` passes), printing progress to stderr;
-/// the final view goes to stdout and the exit code follows the result.
-async fn watch(
-    ctx: &Ctx,
-    aws: &Aws,
-    name: &str,
-    id: &str,
-    poll: &WatchArgs,
-) -> Result<Exit, LiveError> {
-    watch_until_final(ctx, id, poll.interval, poll.timeout, || {
-        execution(aws, name, id)
-    })
-    .await
-}
-
-pub fn start_cmd(ctx: &Ctx, args: StartArgs) -> Result<Exit, Failure> {
-    if args.source_version.is_some() {
-        return Err(Failure::usage(anyhow::anyhow!(
-            "--source-version applies to `cutover codebuild start` only\n  hint: a pipeline builds its source action's branch"
-        )));
-    }
-    let s = resolve(ctx, &crate::cli::SettingsArgs::default(), &args.pipeline)?;
-    let name = pipeline_name(&s)?;
-    super::runtime()?
-        .block_on(async {
-            let aws = Aws::load(&s).await?;
-            let cp = aws_sdk_codepipeline::Client::new(&aws.sdk);
-            let out = cp
-                .start_pipeline_execution()
-                .name(&name)
-                .send()
-                .await
-                .map_err(|e| {
-                    let nf = e
-                        .as_service_error()
-                        .is_some_and(|se| se.is_pipeline_not_found_exception());
-                    not_found_or(
-                        &aws,
-                        nf,
-                        &name,
-                        AwsError::new("codepipeline:StartPipelineExecution", &e, nf),
-                    )
-                })?;
-            let id = out.pipeline_execution_id().unwrap_or_default().to_string();
-            match ctx.output {
-                OutputFormat::Json if !args.watch => {
-                    print_json(&serde_json::json!({"pipeline": name, "execution_id": id}))
-                }
-                OutputFormat::Json => {}
-                OutputFormat::Text => crate::say!("started pipeline `{name}`: execution {id}"),
-            }
-            if args.watch {
-                watch(ctx, &aws, &name, &id, &args.poll).await
-            } else {
-                Ok(Exit::Ok)
-            }
-        })
-        .map_err(Failure::from)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Artifacts.
 
@@ -656,7 +490,8 @@ pub fn find_artifact(
         })
 }
 
-async fn locate_artifact(
+/// Where the output artifact `artifact` of execution `id` was stored.
+pub async fn locate_artifact(
     aws: &Aws,
     name: &str,
     id: &str,
@@ -698,7 +533,8 @@ async fn locate_artifact(
 /// The largest artifact cutover downloads; CodeDeployToECS reads at most 3 MB per input artifact.
 const MAX_ARTIFACT_BYTES: i64 = 256 * 1024 * 1024;
 
-async fn download(aws: &Aws, obj: &S3Object) -> Result<Vec<u8>, LiveError> {
+/// Downloads an artifact object, refusing one larger than a deploy artifact can be.
+pub async fn download(aws: &Aws, obj: &S3Object) -> Result<Vec<u8>, LiveError> {
     let s3 = aws_sdk_s3::Client::new(&aws.sdk);
     let out = s3
         .get_object()
@@ -766,82 +602,6 @@ pub fn unpack(zip_bytes: &[u8], dir: &Path) -> Result<Vec<String>, LiveError> {
         names.push(rel.to_string_lossy().into_owned());
     }
     Ok(names)
-}
-
-pub fn artifacts_cmd(ctx: &Ctx, args: PipelineArtifactsArgs) -> Result<Exit, Failure> {
-    let s = resolve(
-        ctx,
-        &crate::cli::SettingsArgs::default(),
-        &args.execution.pipeline,
-    )?;
-    let from = match &args.from {
-        Some(uri) => Some(parse_s3_uri(uri).ok_or_else(|| {
-            Failure::usage(anyhow::anyhow!("--from `{uri}` is not s3://BUCKET/KEY"))
-        })?),
-        None => None,
-    };
-    let (obj, label, bytes) = super::runtime()?.block_on(async {
-        let aws = Aws::load(&s).await?;
-        let (obj, label) = match from {
-            Some(o) => {
-                let label = super::short_name(&o.key).to_string();
-                (o, label)
-            }
-            None => {
-                let name = pipeline_name(&s)?;
-                let id = match &args.execution.execution_id {
-                    Some(id) => id.clone(),
-                    None => latest_execution(&aws, &name).await?,
-                };
-                (locate_artifact(&aws, &name, &id, &args.artifact).await?, id)
-            }
-        };
-        if !ctx.quiet {
-            eprintln!("downloading {obj}");
-        }
-        let bytes = download(&aws, &obj).await?;
-        Ok::<_, LiveError>((obj, label, bytes))
-    })?;
-    let out: PathBuf = args
-        .out
-        .clone()
-        .map(|p| if p.is_absolute() { p } else { ctx.cwd.join(p) })
-        .unwrap_or_else(|| ctx.cwd.join("artifacts").join(&label));
-    let files = unpack(&bytes, &out)?;
-    if !ctx.quiet {
-        eprintln!(
-            "unpacked {} files from {obj} into {}",
-            files.len(),
-            display(&out, &ctx.cwd)
-        );
-    }
-    crate::run::validate_cmd(
-        ctx,
-        &crate::cli::ValidateArgs {
-            dir: out,
-            rules: false,
-            explain: None,
-        },
-    )
-}
-
-impl crate::live::Watched for ExecutionView {
-    const WHAT: &'static str = "execution";
-    fn status(&self) -> &str {
-        &self.status
-    }
-    fn is_final(&self) -> bool {
-        is_final(&self.status)
-    }
-    fn exit(&self) -> Exit {
-        exit_for(&self.status)
-    }
-    fn progress(before: Option<&Self>, now: &Self) -> Vec<String> {
-        progress_lines(before, now)
-    }
-    fn print(&self, ctx: &Ctx) {
-        print_execution(ctx, self)
-    }
 }
 
 #[cfg(test)]

@@ -110,8 +110,8 @@ pub async fn fetch_template(
     })
 }
 
-/// [`fetch_template`] for the synchronous command path.
-pub fn fetch_template_blocking(
+/// [`fetch_template`] for the configured cluster and service, in the configured region.
+pub async fn fetch_configured_template(
     settings: &crate::settings::Settings,
 ) -> Result<ServiceTemplate, LiveError> {
     let cluster = super::require(
@@ -124,10 +124,8 @@ pub fn fetch_template_blocking(
         "ECS service",
         "set [service] service in cutover.toml or pass --service",
     )?;
-    super::runtime()?.block_on(async {
-        let aws = Aws::load(settings).await?;
-        fetch_template(&aws, cluster, service).await
-    })
+    let aws = Aws::load(settings).await?;
+    fetch_template(&aws, cluster, service).await
 }
 
 #[cfg(test)]

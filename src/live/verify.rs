@@ -26,18 +26,10 @@ use serde::Serialize;
 
 use super::{short_name, Aws, LiveError};
 use crate::aws::{AwsError, Kind};
-use crate::cli::VerifyArgs;
 use crate::image_ref::ImageRef;
-use crate::output::{print_json, Exit, Failure, OutputFormat};
-use crate::run::Ctx;
-use crate::settings::{self, ProcessEnv, Settings};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
+/// A finding is an error or a warning, as the validator's problems are.
+pub use crate::problem::Severity;
+use crate::settings::Settings;
 
 /// One problem: which check, how bad, which resource, what would fail, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -1009,70 +1001,6 @@ pub fn render(r: &Report) -> String {
         )
     };
     out
-}
-
-pub fn verify_cmd(ctx: &Ctx, args: VerifyArgs) -> Result<Exit, Failure> {
-    let s = settings::resolve_live(&args.settings, ctx.config.as_deref(), &ctx.cwd, &ProcessEnv)
-        .map_err(Failure::usage)?;
-    let image = match (&args.image, &args.digest) {
-        (Some(i), _) => {
-            let mut r = ImageRef::parse(i).map_err(|e| {
-                Failure::usage(anyhow::anyhow!(
-                    "--image `{i}` is not a valid image reference: {e}"
-                ))
-            })?;
-            if let Some(d) = &args.digest {
-                r.digest = Some(d.clone());
-            }
-            Some(r)
-        }
-        (None, Some(d)) => {
-            let repo = s.image.repository.as_deref().ok_or_else(|| {
-                Failure::usage(anyhow::anyhow!(
-                    "--digest needs the repository\n  hint: set [image] repository or pass --image"
-                ))
-            })?;
-            let mut r =
-                ImageRef::parse(repo).map_err(|e| Failure::usage(anyhow::anyhow!("{e}")))?;
-            r.digest = Some(d.clone());
-            Some(r)
-        }
-        (None, None) => None,
-    };
-    if let Some(d) = image.as_ref().and_then(|i| i.digest.as_deref()) {
-        if !crate::image_ref::is_sha256_digest(d) {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "`{d}` is not `sha256:` followed by 64 lowercase hex characters"
-            )));
-        }
-    }
-    let target = Target::from_settings(&s, image)?;
-    let report = super::runtime()?.block_on(async {
-        let aws = Aws::load(&s).await?;
-        verify(&aws, &target).await
-    })?;
-    match ctx.output {
-        OutputFormat::Json => print_json(&report),
-        OutputFormat::Text => {
-            let text = render(&report);
-            if ctx.quiet {
-                for f in report
-                    .findings
-                    .iter()
-                    .filter(|f| f.severity == Severity::Error)
-                {
-                    crate::say!("{f}");
-                }
-            } else {
-                crate::output::say_raw(&text);
-            }
-        }
-    }
-    Ok(if report.ok {
-        Exit::Ok
-    } else {
-        Exit::CheckFailed
-    })
 }
 
 #[cfg(test)]

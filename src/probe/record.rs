@@ -1,6 +1,7 @@
 //! One request as the probe saw it: the line format of the JSON-lines results file, the kinds of
 //! failure, and the time formatting shared by the summary and the timeline.
 
+use aws_smithy_types::date_time::{DateTime, Format};
 use serde::{Deserialize, Serialize};
 
 /// What became of one request: `ok` or the precise reason it failed.
@@ -123,15 +124,16 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// Formats microseconds since the Unix epoch as RFC 3339 UTC with milliseconds,
-/// e.g. `2025-01-31T12:00:00.123Z`.
+/// e.g. `2025-01-31T12:00:00.123Z`. A time after the year 9999, which RFC 3339 cannot write, is
+/// written as its number of microseconds.
 pub fn format_unix_us(us: u64) -> String {
-    let total_ms = us / 1_000;
-    let ms = total_ms % 1_000;
-    let secs = total_ms / 1_000;
-    let (hh, mm, ss) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{ms:03}Z")
+    let ms = us / 1_000 % 1_000;
+    let secs = i64::try_from(us / 1_000_000).unwrap_or(i64::MAX);
+    // A whole second is written without a fraction (`...T12:00:00Z`).
+    match DateTime::from_secs(secs).fmt(Format::DateTime) {
+        Ok(t) => format!("{}.{ms:03}Z", t.trim_end_matches('Z')),
+        Err(_) => format!("{us} us after the Unix epoch"),
+    }
 }
 
 /// The time of day part of [`format_unix_us`], `12:00:00.123`, for compact text.
@@ -141,26 +143,6 @@ pub fn format_time_of_day(us: u64) -> String {
         (Some(t), Some(trimmed)) => trimmed[t + 1..].to_string(),
         _ => full,
     }
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    // Both are small by construction (1..=31, 1..=12).
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
-    )
 }
 
 #[cfg(test)]
