@@ -1,7 +1,7 @@
 //! The summary's transition: on a recorded run with a known switch point (a fixture file),
 //! and live, against a server that switches from 0.0.1 to 0.0.2 mid-run.
 
-mod probe_support;
+use crate::probe_support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -69,7 +69,7 @@ fn the_summary_snapshots() {
     let svg = probe::svg::render(&records, &s);
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains("version 0.0.2 (17)") && svg.contains("both versions answered"));
-    // To look at it: PROBE_SVG_OUT=/tmp/fixture.svg cargo test --test probe_transition
+    // To look at it: PROBE_SVG_OUT=/tmp/fixture.svg cargo test --test it probe_transition
     if let Some(out) = std::env::var_os("PROBE_SVG_OUT") {
         std::fs::write(out, &svg).expect("writes the SVG");
     }

@@ -1,7 +1,7 @@
 //! An injected outage is detected and the summary gives its window: the server refuses
 //! connections (or stops answering) for about 200 ms in the middle of a run.
 
-mod probe_support;
+use crate::probe_support;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -86,7 +86,7 @@ async fn a_refusing_outage_is_found_with_its_length() {
         run.first
     );
     assert!(probe::render_text(s).contains("longest failure run  "));
-    // To look at it: PROBE_SVG_OUT=/tmp/outage.svg cargo test --test probe_outage
+    // To look at it: PROBE_SVG_OUT=/tmp/outage.svg cargo test --test it probe_outage
     if let Some(out) = std::env::var_os("PROBE_SVG_OUT") {
         std::fs::write(out, probe::svg::render(&outcome.records, s)).expect("writes the SVG");
     }

@@ -5,8 +5,8 @@
 //! scripts/test starts; fails (never skips) without them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod live_support;
+use crate::common;
+use crate::live_support;
 
 use common::Sandbox;
 use live_support::{aws_json, unique, with_aws, ACCOUNT};

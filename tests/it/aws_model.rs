@@ -3,7 +3,7 @@
 //! registers it. Needs the services `scripts/test` starts; fails (never skips) without them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,9 +1,9 @@
 //! A quick measurement, not a test (ignored by default): throughput at `--rate max` against a
 //! loopback server, compared with `wrk` when it is installed, and the achieved rate and
 //! scheduling delay at a fixed 1000 requests/s. Run it in release:
-//! `cargo test --release --test probe_bench -- --ignored --nocapture`.
+//! `cargo test --release --test it -- --ignored --nocapture probe_bench`.
 
-mod probe_support;
+use crate::probe_support;
 
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! key and the line) or run with a warning; never a panic.
 #![allow(clippy::unwrap_used)]
 
-mod buildspec_support;
-mod common;
+use crate::buildspec_support;
+use crate::common;
 
 use buildspec_support::{run, sandbox, summary};
 

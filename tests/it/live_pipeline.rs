@@ -6,8 +6,8 @@
 //! starts; fails (never skips) without them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod live_support;
+use crate::common;
+use crate::live_support;
 
 use std::io::Write as _;
 

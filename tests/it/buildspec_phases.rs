@@ -3,8 +3,8 @@
 //! Each test runs its own small buildspec in a sandbox.
 #![allow(clippy::unwrap_used)]
 
-mod buildspec_support;
-mod common;
+use crate::buildspec_support;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! and usage errors. The probe's request handling is tested in the probe_* tests.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::Sandbox;
 

@@ -3,8 +3,8 @@
 //! failure, and the validator's check of deploy artifacts.
 #![allow(clippy::unwrap_used)]
 
-mod buildspec_support;
-mod common;
+use crate::buildspec_support;
+use crate::common;
 
 use buildspec_support::{run, sandbox, summary, zip_file, zip_names};
 

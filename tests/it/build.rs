@@ -4,7 +4,7 @@
 //! independent client. Fails (never skips) when the services are absent.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,8 +3,8 @@
 //! before it still pass. Needs the services scripts/test starts; fails (never skips) without them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod live_support;
+use crate::common;
+use crate::live_support;
 
 use live_support::{verify, Break, Finding, Report, World};
 

@@ -3,7 +3,7 @@
 //! must end on the new version. A flaky drain or a race in the weight shift shows up here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod rehearse_support;
+use crate::rehearse_support;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! would fail the Deploy stage. Real git, a real (local, bare) remote.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

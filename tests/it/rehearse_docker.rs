@@ -4,7 +4,7 @@
 //! is left behind, also when blue is killed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod rehearse_support;
+use crate::rehearse_support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

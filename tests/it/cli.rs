@@ -2,7 +2,7 @@
 //! their exit codes, messages and the files they write (or do not write).
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::Sandbox;
 use serde::Deserialize;

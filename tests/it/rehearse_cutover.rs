@@ -4,7 +4,7 @@
 //! missing, green never starting, Ctrl-C) that must leave no child running.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod rehearse_support;
+use crate::rehearse_support;
 
 use std::time::Duration;
 

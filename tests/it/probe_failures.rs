@@ -1,7 +1,7 @@
 //! Every kind of broken answer is classified and recorded, never a crash: each test starts a
 //! small server on 127.0.0.1 that answers in one broken way and probes it for a moment.
 
-mod probe_support;
+use crate::probe_support;
 
 use std::time::Duration;
 

@@ -1,0 +1,30 @@
+//! The integration tests, as one test binary (one link of the AWS SDK instead of one per file):
+//! one module per area, and the harnesses they share.
+
+mod buildspec_support;
+mod common;
+mod live_support;
+mod probe_support;
+mod rehearse_support;
+
+mod aws_model;
+mod build;
+mod buildspec_artifacts;
+mod buildspec_config;
+mod buildspec_phases;
+mod cli;
+mod cli_probe;
+mod hooks;
+mod live_pipeline;
+mod live_service;
+mod live_verify;
+mod no_panic;
+mod probe_bench;
+mod probe_failures;
+mod probe_outage;
+mod probe_report;
+mod probe_transition;
+mod rehearse_cutover;
+mod rehearse_docker;
+mod rehearse_repeat;
+mod validate_rules;
