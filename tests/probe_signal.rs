@@ -1,7 +1,8 @@
 //! Ctrl-C ends a run cleanly: the requests recorded so far are in the file and the summary.
 //! Alone in its test binary, since the signal goes to the whole process.
 
-#[path = "it/probe_support/mod.rs"]
+#[allow(dead_code)]
+#[path = "it/support/probe.rs"]
 mod probe_support;
 
 use std::time::{Duration, Instant};

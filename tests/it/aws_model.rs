@@ -3,40 +3,8 @@
 //! registers it. Needs the services `scripts/test` starts; fails (never skips) without them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common;
-
-use std::process::Command;
-
-use common::Sandbox;
-
-/// The AWS CLI pointed at the test's moto server, with throwaway credentials.
-fn aws(sb: &Sandbox) -> Command {
-    let endpoint = std::env::var("CUTOVER_TEST_AWS_ENDPOINT")
-        .expect("CUTOVER_TEST_AWS_ENDPOINT is not set: run the tests with ./scripts/test, which starts moto server");
-    let cli = std::env::var("CUTOVER_TEST_AWS_CLI")
-        .expect("CUTOVER_TEST_AWS_CLI is not set: run the tests with ./scripts/test, which installs the AWS CLI");
-    let mut cmd = Command::new(cli);
-    let none = sb.path().join(".no-aws");
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", sb.path())
-        .env("AWS_CONFIG_FILE", &none)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &none)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .current_dir(sb.path());
-    cmd
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
+use crate::support::aws::aws;
+use crate::support::{to_run, unique, Sandbox};
 
 #[test]
 fn rendered_taskdef_registers_through_the_aws_model() {
@@ -63,7 +31,7 @@ fn rendered_taskdef_registers_through_the_aws_model() {
         ])
         .output()
         .unwrap();
-    let run = common::to_run(out);
+    let run = to_run(out);
     assert_eq!(
         run.code, 0,
         "the AWS CLI refused the rendered taskdef.json: {run:?}"
@@ -105,7 +73,7 @@ fn describe_output_round_trips_through_cutover_but_not_raw() {
         ])
         .output()
         .unwrap();
-    assert!(reg.status.success(), "{:?}", common::to_run(reg));
+    assert!(reg.status.success(), "{:?}", to_run(reg));
     let described = aws(&sb)
         .args([
             "ecs",
@@ -119,7 +87,7 @@ fn describe_output_round_trips_through_cutover_but_not_raw() {
         ])
         .output()
         .unwrap();
-    let described = common::to_run(described);
+    let described = to_run(described);
     assert_eq!(described.code, 0, "{described:?}");
     sb.write("described.json", &described.stdout);
 
@@ -133,7 +101,7 @@ fn describe_output_round_trips_through_cutover_but_not_raw() {
         ])
         .output()
         .unwrap();
-    let raw = common::to_run(raw);
+    let raw = to_run(raw);
     assert_ne!(raw.code, 0, "{raw:?}");
     assert!(raw.stderr.contains("Unknown parameter"), "{raw:?}");
 
@@ -162,7 +130,7 @@ fn describe_output_round_trips_through_cutover_but_not_raw() {
         ])
         .output()
         .unwrap();
-    let again = common::to_run(again);
+    let again = to_run(again);
     assert_eq!(again.code, 0, "{again:?}");
     let v: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
     assert_eq!(v["taskDefinition"]["revision"], 2);

@@ -4,48 +4,12 @@
 //! independent client. Fails (never skips) when the services are absent.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common;
-
-use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
-use common::{Run, Sandbox};
 use serde_json::Value;
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with ./scripts/test, which starts the registries and makes the base images"))
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=cutover-test",
-            "-c",
-            "user.email=test@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use crate::support::{aws, registry, require_env, unique, Run, Sandbox};
 
 /// A git checkout holding the repository's sample (cutover.toml, the taskdef, sample-app/) with
 /// the image repository pointed at `repository`.
@@ -60,7 +24,7 @@ fn project(repository: &str) -> Sandbox {
     ] {
         sb.copy_from_repo(f);
     }
-    for entry in std::fs::read_dir(common::repo_path("sample-app/src")).unwrap() {
+    for entry in std::fs::read_dir(crate::support::repo_path("sample-app/src")).unwrap() {
         let name = entry.unwrap().file_name();
         sb.copy_from_repo(&format!("sample-app/src/{}", name.to_string_lossy()));
     }
@@ -69,20 +33,19 @@ fn project(repository: &str) -> Sandbox {
         "111122223333.dkr.ecr.us-east-1.amazonaws.com/sample-app",
         repository,
     );
-    git(sb.path(), &["init", "-q"]);
+    sb.git(&["init", "-q"]);
     commit(&sb, "initial");
     sb
 }
 
 fn commit(sb: &Sandbox, message: &str) -> String {
-    git(sb.path(), &["add", "-A"]);
-    git(sb.path(), &["commit", "-q", "--allow-empty", "-m", message]);
-    git(sb.path(), &["rev-parse", "--short=7", "HEAD"])
+    sb.git(&["add", "-A"]);
+    sb.git(&["commit", "-q", "--allow-empty", "-m", message]);
+    sb.git(&["rev-parse", "--short=7", "HEAD"])
 }
 
 fn build(sb: &Sandbox, extra: &[&str]) -> Run {
-    let builder = format!("BUILDER_IMAGE={}", env("CUTOVER_TEST_BUILDER_IMAGE"));
-    let runtime = format!("RUNTIME_IMAGE={}", env("CUTOVER_TEST_RUNTIME_IMAGE"));
+    let (builder, runtime) = base_image_args();
     let mut args = vec![
         "build",
         "--output",
@@ -96,54 +59,29 @@ fn build(sb: &Sandbox, extra: &[&str]) -> Run {
     sb.run(&args)
 }
 
+/// The `--build-arg`s naming the offline base images scripts/test makes.
+fn base_image_args() -> (String, String) {
+    (
+        format!(
+            "BUILDER_IMAGE={}",
+            require_env("CUTOVER_TEST_BUILDER_IMAGE")
+        ),
+        format!(
+            "RUNTIME_IMAGE={}",
+            require_env("CUTOVER_TEST_RUNTIME_IMAGE")
+        ),
+    )
+}
+
 fn json(r: &Run) -> Value {
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {r:?}"))
 }
 
-/// The raw manifest the registry holds for `reference`, read with skopeo.
-fn registry_manifest(reference: &str, creds: Option<(&str, &str)>) -> Vec<u8> {
-    let mut cmd = Command::new("skopeo");
-    cmd.args(["inspect", "--tls-verify=false", "--raw"]);
-    if let Some((u, p)) = creds {
-        cmd.arg("--creds").arg(format!("{u}:{p}"));
-    }
-    let out = cmd
-        .arg(format!("docker://{reference}"))
-        .output()
-        .expect("skopeo is installed by scripts/test");
-    assert!(
-        out.status.success(),
-        "skopeo inspect {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// The manifest digest the registry holds for `reference`: the sha256 of its raw bytes.
-fn registry_digest(reference: &str, creds: Option<(&str, &str)>) -> String {
-    let raw = registry_manifest(reference, creds);
-    let hash = Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    hash.stdin.as_ref().unwrap().write_all(&raw).unwrap();
-    let done = hash.wait_with_output().unwrap();
-    format!(
-        "sha256:{}",
-        String::from_utf8_lossy(&done.stdout)
-            .split_whitespace()
-            .next()
-            .unwrap()
-    )
-}
-
 #[test]
 fn build_pushes_and_the_artifacts_name_the_registry_digest() {
-    let repo = format!("{}/{}", env("CUTOVER_TEST_REGISTRY"), unique("app"));
+    let repo = format!("{}/{}", registry::plain(), unique("app"));
     let sb = project(&repo);
-    let head = git(sb.path(), &["rev-parse", "--short=7", "HEAD"]);
+    let head = sb.git(&["rev-parse", "--short=7", "HEAD"]);
     let r = build(&sb, &["--tag", "release-1"]);
     assert_eq!(r.code, 0, "{r:?}");
     let v = json(&r);
@@ -156,7 +94,7 @@ fn build_pushes_and_the_artifacts_name_the_registry_digest() {
         "release-1",
     ] {
         assert_eq!(
-            registry_digest(&format!("{repo}:{tag}"), None),
+            registry::digest(&format!("{repo}:{tag}"), None),
             digest,
             "tag {tag}"
         );
@@ -166,7 +104,7 @@ fn build_pushes_and_the_artifacts_name_the_registry_digest() {
     assert_eq!(detail["ImageDigest"], digest.as_str());
     // The size is the registry's layers summed, as ECR reports it; read back with skopeo.
     let manifest: Value =
-        serde_json::from_slice(&registry_manifest(&format!("{repo}@{digest}"), None)).unwrap();
+        serde_json::from_slice(&registry::manifest(&format!("{repo}@{digest}"), None)).unwrap();
     let layers: u64 = manifest["layers"]
         .as_array()
         .unwrap()
@@ -202,19 +140,19 @@ fn build_pushes_and_the_artifacts_name_the_registry_digest() {
     );
 
     // A new commit with the same content: the commit tag is added, still no build.
-    std::fs::write(sb.path().join("NOTES.md"), "outside the build context\n").unwrap();
+    sb.write("NOTES.md", "outside the build context\n");
     let next = commit(&sb, "docs");
     let third = build(&sb, &[]);
     assert_eq!(third.code, 0, "{third:?}");
     assert_eq!(json(&third)["skipped_build"], true);
-    assert_eq!(registry_digest(&format!("{repo}:{next}"), None), digest);
+    assert_eq!(registry::digest(&format!("{repo}:{next}"), None), digest);
 }
 
 #[test]
 fn a_one_line_change_builds_with_the_parent_commit_as_cache() {
-    let repo = format!("{}/{}", env("CUTOVER_TEST_REGISTRY"), unique("app"));
+    let repo = format!("{}/{}", registry::plain(), unique("app"));
     let sb = project(&repo);
-    let parent = git(sb.path(), &["rev-parse", "--short=7", "HEAD"]);
+    let parent = sb.git(&["rev-parse", "--short=7", "HEAD"]);
     let first = build(&sb, &[]);
     assert_eq!(first.code, 0, "{first:?}");
     sb.replace(
@@ -234,7 +172,7 @@ fn a_one_line_change_builds_with_the_parent_commit_as_cache() {
 
 #[test]
 fn no_push_builds_locally_and_names_the_tag() {
-    let repo = format!("{}/{}", env("CUTOVER_TEST_REGISTRY"), unique("app"));
+    let repo = format!("{}/{}", registry::plain(), unique("app"));
     let sb = project(&repo);
     let r = build(&sb, &["--no-push"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -250,9 +188,7 @@ fn no_push_builds_locally_and_names_the_tag() {
 
 #[test]
 fn credentials_from_the_environment_and_refused_ones() {
-    let registry = env("CUTOVER_TEST_REGISTRY_AUTH");
-    let user = env("CUTOVER_TEST_REGISTRY_USER");
-    let password = env("CUTOVER_TEST_REGISTRY_PASSWORD");
+    let (registry, user, password) = registry::with_auth();
     let repo = format!("{registry}/{}", unique("app"));
 
     let wrong = "not-the-password-4711";
@@ -287,7 +223,7 @@ fn credentials_from_the_environment_and_refused_ones() {
     );
     let digest = json(&r)["digest"].as_str().unwrap().to_string();
     assert_eq!(
-        registry_digest(
+        registry::digest(
             &format!("{repo}:{}", json(&r)["tag"].as_str().unwrap()),
             Some((&user, &password))
         ),
@@ -297,13 +233,9 @@ fn credentials_from_the_environment_and_refused_ones() {
 
 #[test]
 fn the_users_docker_credentials_are_used_for_other_registries() {
-    let registry = env("CUTOVER_TEST_REGISTRY_AUTH");
+    let (registry, user, password) = registry::with_auth();
     let auth = {
-        let raw = format!(
-            "{}:{}",
-            env("CUTOVER_TEST_REGISTRY_USER"),
-            env("CUTOVER_TEST_REGISTRY_PASSWORD")
-        );
+        let raw = format!("{user}:{password}");
         let out = Command::new("base64")
             .arg("-w0")
             .stdin(std::process::Stdio::piped())
@@ -331,11 +263,7 @@ fn the_users_docker_credentials_are_used_for_other_registries() {
 
 #[test]
 fn registry_down_is_an_external_failure_with_no_artifacts() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = registry::free_port();
     let sb = project(&format!("127.0.0.1:{port}/{}", unique("app")));
     let r = build(&sb, &[]);
     assert_eq!(r.code, 3, "{r:?}");
@@ -345,74 +273,34 @@ fn registry_down_is_an_external_failure_with_no_artifacts() {
 
 #[test]
 fn registry_stopping_before_the_push_fails_cleanly() {
-    let bin = env("CUTOVER_TEST_DOCKER_REGISTRY");
-    let sb0 = Sandbox::empty();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let data = sb0.path().join("data");
-    sb0.write(
-        "registry.yml",
-        &format!("version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n", data.display()),
-    );
-    let mut registry = Command::new(bin)
-        .args(["serve", sb0.path().join("registry.yml").to_str().unwrap()])
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let registry_dir = Sandbox::empty();
+    let mut registry = registry::Private::start(&registry_dir);
     // A change nobody built yet, so the build runs; the registry goes away when it starts.
-    let sb = project(&format!("127.0.0.1:{port}/{}", unique("app")));
+    let sb = project(&format!("{}/{}", registry.addr, unique("app")));
     sb.replace(
         "sample-app/src/routes.rs",
         "//!",
         &format!("//! {}\n//!", unique("nonce")),
     );
     commit(&sb, "unique");
-    let builder = format!("BUILDER_IMAGE={}", env("CUTOVER_TEST_BUILDER_IMAGE"));
-    let runtime = format!("RUNTIME_IMAGE={}", env("CUTOVER_TEST_RUNTIME_IMAGE"));
-    let mut child = sb
-        .command(sb.path())
-        .args(["build", "--build-arg", &builder, "--build-arg", &runtime])
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut seen = String::new();
-    use std::io::BufRead as _;
-    for line in std::io::BufReader::new(stderr).lines() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.starts_with("build: Step 1/") {
-            registry.kill().unwrap();
-        }
-    }
-    let status = child.wait().unwrap();
-    let _ = registry.kill();
-    registry.wait().unwrap();
-    assert_eq!(status.code(), Some(3), "{seen}");
+    let (builder, runtime) = base_image_args();
+    let child = sb.spawn(&["build", "--build-arg", &builder, "--build-arg", &runtime]);
+    child.wait_for_stderr_with("the first build step", |s| {
+        s.lines().any(|l| l.starts_with("build: Step 1/"))
+    });
+    registry.stop();
+    let run = child.wait(Duration::from_secs(600));
+    assert_eq!(run.code, 3, "{run:?}");
     assert!(
-        seen.contains("pushing") && seen.contains("failed"),
-        "{seen}"
+        run.stderr.contains("pushing") && run.stderr.contains("failed"),
+        "{run:?}"
     );
     assert!(!sb.exists("out"));
 }
 
 #[test]
 fn missing_dockerfile_is_a_config_error() {
-    let sb = project(&format!(
-        "{}/{}",
-        env("CUTOVER_TEST_REGISTRY"),
-        unique("app")
-    ));
+    let sb = project(&format!("{}/{}", registry::plain(), unique("app")));
     let r = build(&sb, &["--dockerfile", "nope/Dockerfile"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("nope/Dockerfile"), "{r:?}");
@@ -421,11 +309,7 @@ fn missing_dockerfile_is_a_config_error() {
 
 #[test]
 fn a_failing_build_step_names_the_step() {
-    let sb = project(&format!(
-        "{}/{}",
-        env("CUTOVER_TEST_REGISTRY"),
-        unique("app")
-    ));
+    let sb = project(&format!("{}/{}", registry::plain(), unique("app")));
     let program = format!("/no/such/{}", unique("program"));
     sb.write(
         "sample-app/Dockerfile",
@@ -453,7 +337,7 @@ fn a_failing_build_step_names_the_step() {
 
 #[test]
 fn an_existing_immutable_tag_for_other_content_is_refused_before_building() {
-    let repo = format!("{}/{}", env("CUTOVER_TEST_REGISTRY"), unique("app"));
+    let repo = format!("{}/{}", registry::plain(), unique("app"));
     let sb = project(&repo);
     assert_eq!(build(&sb, &["--immutable-tags"]).code, 0);
     let before = sb.read("out/imageDetail.json");
@@ -478,39 +362,25 @@ fn an_existing_immutable_tag_for_other_content_is_refused_before_building() {
 
 #[test]
 fn ecr_token_comes_from_the_sdk_and_never_shows() {
-    let endpoint = env("CUTOVER_TEST_AWS_ENDPOINT");
     let name = unique("immutable");
-    let created = Command::new(env("CUTOVER_TEST_AWS_CLI"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .args([
+    let sb = project(&format!(
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/{name}"
+    ));
+    aws::aws_json(
+        &Sandbox::empty(),
+        &[
             "ecr",
             "create-repository",
             "--repository-name",
             &name,
             "--image-tag-mutability",
             "IMMUTABLE",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
+        ],
     );
-    let sb = project(&format!(
-        "123456789012.dkr.ecr.us-east-1.amazonaws.com/{name}"
-    ));
     let tmp = sb.path().join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     let sb = sb
-        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ENDPOINT_URL", &aws::endpoint())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("TMPDIR", tmp.to_str().unwrap());
@@ -548,9 +418,8 @@ fn ecr_token_comes_from_the_sdk_and_never_shows() {
 
 #[test]
 fn ecr_without_credentials_gives_a_hint() {
-    let endpoint = env("CUTOVER_TEST_AWS_ENDPOINT");
     let sb = project("123456789012.dkr.ecr.us-east-1.amazonaws.com/sample-app")
-        .env("AWS_ENDPOINT_URL", &endpoint);
+        .env("AWS_ENDPOINT_URL", &aws::endpoint());
     let r = build(&sb, &[]);
     assert_eq!(r.code, 3, "{r:?}");
     assert!(r.stderr.contains("GetAuthorizationToken failed"), "{r:?}");

@@ -3,13 +3,11 @@
 //! failure, and the validator's check of deploy artifacts.
 #![allow(clippy::unwrap_used)]
 
-use crate::buildspec_support;
-use crate::common;
-
-use buildspec_support::{run, sandbox, summary, zip_file, zip_names};
+use crate::support::buildspec::{run, sandbox, summary, zip_file, zip_names};
+use crate::support::{repo_path, Sandbox};
 
 /// A buildspec whose build writes a small tree, then the given `artifacts` block.
-fn with_tree(artifacts: &str) -> common::Sandbox {
+fn with_tree(artifacts: &str) -> Sandbox {
     sandbox(&format!(
         "version: 0.2\nphases:\n  build:\n    commands:\n      - mkdir -p out/sub out/deeper/down other\n      - echo a > out/a.txt\n      - echo b > out/sub/b.txt\n      - echo c > out/deeper/down/c.json\n      - echo d > other/d.txt\n      - echo note > out/notes.md\n{artifacts}"
     ))
@@ -182,13 +180,13 @@ fn the_output_directory_is_not_packaged_into_itself() {
 }
 
 /// A buildspec that writes the four deploy files from the valid fixtures into `out/`.
-fn deploy_sandbox(taskdef: &str) -> common::Sandbox {
+fn deploy_sandbox(taskdef: &str) -> Sandbox {
     let sb = sandbox(
         "version: 0.2\nphases:\n  build:\n    commands:\n      - mkdir -p out && cp fixtures/* out/\nartifacts:\n  files:\n    - imageDetail.json\n    - imagedefinitions.json\n    - taskdef.json\n    - appspec.yaml\n  base-directory: out\n  discard-paths: yes\n",
     );
     for f in ["imageDetail.json", "imagedefinitions.json", "appspec.yaml"] {
-        let text = std::fs::read_to_string(common::repo_path(&format!("tests/fixtures/valid/{f}")))
-            .unwrap();
+        let text =
+            std::fs::read_to_string(repo_path(&format!("tests/fixtures/valid/{f}"))).unwrap();
         sb.write(&format!("fixtures/{f}"), &text);
     }
     sb.write("fixtures/taskdef.json", taskdef);
@@ -196,7 +194,7 @@ fn deploy_sandbox(taskdef: &str) -> common::Sandbox {
 }
 
 fn valid_taskdef() -> String {
-    std::fs::read_to_string(common::repo_path("tests/fixtures/valid/taskdef.json")).unwrap()
+    std::fs::read_to_string(repo_path("tests/fixtures/valid/taskdef.json")).unwrap()
 }
 
 #[test]

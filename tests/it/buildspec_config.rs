@@ -2,10 +2,8 @@
 //! key and the line) or run with a warning; never a panic.
 #![allow(clippy::unwrap_used)]
 
-use crate::buildspec_support;
-use crate::common;
-
-use buildspec_support::{run, sandbox, summary};
+use crate::support::buildspec::{run, sandbox, summary};
+use crate::support::{repo_path, Sandbox};
 
 #[test]
 fn a_codebuild_prefixed_variable_is_refused_with_its_line() {
@@ -162,7 +160,7 @@ fn yaml_that_is_not_a_buildspec_mapping_is_a_usage_error_never_a_panic() {
 
 #[test]
 fn a_missing_buildspec_is_a_usage_error_with_a_hint() {
-    let sb = common::Sandbox::empty();
+    let sb = Sandbox::empty();
     let r = run(&sb, &[]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
@@ -178,7 +176,7 @@ fn a_missing_buildspec_is_a_usage_error_with_a_hint() {
 
 #[test]
 fn a_buildspec_elsewhere_runs_in_the_source_directory() {
-    let sb = common::Sandbox::empty();
+    let sb = Sandbox::empty();
     sb.write(
         "ci/build.yml",
         "version: 0.2\nphases:\n  build:\n    commands:\n      - pwd > where.txt\n",
@@ -194,7 +192,7 @@ fn a_buildspec_elsewhere_runs_in_the_source_directory() {
 #[test]
 fn the_repositorys_own_buildspec_is_accepted() {
     // Parsed and planned only: --src points at an empty directory and the commands would need AWS.
-    let text = std::fs::read_to_string(common::repo_path("buildspec/buildspec.yml")).unwrap();
+    let text = std::fs::read_to_string(repo_path("buildspec/buildspec.yml")).unwrap();
     let parsed = cutover::buildspec::parse(&text, "buildspec/buildspec.yml").unwrap();
     let plan = cutover::buildspec::plan(&parsed, &text, "buildspec/buildspec.yml", false).unwrap();
     assert_eq!(

@@ -3,12 +3,9 @@
 //! Each test runs its own small buildspec in a sandbox.
 #![allow(clippy::unwrap_used)]
 
-use crate::buildspec_support;
-use crate::common;
-
 use std::time::{Duration, Instant};
 
-use buildspec_support::{run, sandbox, summary, SOURCE_VERSION};
+use crate::support::buildspec::{run, sandbox, summary, SOURCE_VERSION};
 
 #[test]
 fn phases_run_in_codebuild_order_whatever_the_file_order() {
@@ -218,20 +215,10 @@ fn variables_and_codebuild_values_are_visible_to_the_commands() {
 fn the_region_comes_from_the_environment_and_the_commit_from_git() {
     let sb = sandbox("version: 0.2\nphases:\n  build:\n    commands:\n      - env > env.txt\n")
         .env("AWS_DEFAULT_REGION", "eu-west-3");
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(sb.path())
-            .output()
-            .expect("git is installed");
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
-    };
-    git(&["init", "-q"]);
-    git(&["add", "buildspec.yml"]);
-    git(&["commit", "-q", "-m", "buildspec"]);
-    let head = git(&["rev-parse", "HEAD"]).trim().to_string();
+    sb.git(&["init", "-q"]);
+    sb.git(&["add", "buildspec.yml"]);
+    sb.git(&["commit", "-q", "-m", "buildspec"]);
+    let head = sb.git(&["rev-parse", "HEAD"]);
     let r = sb.run(&["buildspec", "run"]);
     assert_eq!(r.code, 0, "{r:?}");
     let env = sb.read("env.txt");
@@ -269,34 +256,16 @@ fn ctrl_c_stops_the_command_and_its_process_group() {
     let sb = sandbox(
         "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 30 & echo $! > sleep.pid; wait\n",
     );
-    let mut child = sb
-        .command(sb.path())
-        .args(["buildspec", "run", "--source-version", SOURCE_VERSION])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = sb.spawn(&["buildspec", "run", "--source-version", SOURCE_VERSION]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !sb.exists("sleep.pid") || sb.read("sleep.pid").is_empty() {
         assert!(Instant::now() < deadline, "the command did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
     let sleep_pid = sb.read("sleep.pid").trim().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "cutover did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = common::to_run(child.wait_with_output().unwrap());
-    assert_eq!(status.code(), Some(130), "{out:?}");
+    child.signal("INT");
+    let out = child.wait(Duration::from_secs(10));
+    assert_eq!(out.code, 130, "{out:?}");
     assert!(out.stderr.contains("interrupted"), "{out:?}");
     // The sleep is gone (or a zombie waiting for its new parent to reap it).
     let stat = std::fs::read_to_string(format!("/proc/{sleep_pid}/stat")).unwrap_or_default();

@@ -2,9 +2,7 @@
 //! their exit codes, messages and the files they write (or do not write).
 #![allow(clippy::unwrap_used)]
 
-use crate::common;
-
-use common::Sandbox;
+use crate::support::{self, Sandbox};
 use serde::Deserialize;
 
 const DIGEST: &str = "sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
@@ -80,7 +78,7 @@ fn dry_run_of_the_repository_sample_is_valid() {
     let sb = Sandbox::empty();
     let out = sb.path().join("out");
     let r = sb.run_in(
-        std::path::Path::new(common::REPO),
+        std::path::Path::new(support::REPO),
         &[
             "dry-run",
             "--out",

@@ -2,14 +2,12 @@
 //! and usage errors. The probe's request handling is tested in the probe_* tests.
 #![allow(clippy::unwrap_used)]
 
-use crate::common;
-
-use common::Sandbox;
+use crate::support::{self, Sandbox};
 
 #[test]
 fn report_of_a_recorded_switch_gives_the_summary_and_fails_on_failed_requests() {
     let sb = Sandbox::empty();
-    let fixture = common::repo_path("tests/fixtures/probe_switch.jsonl");
+    let fixture = support::repo_path("tests/fixtures/probe_switch.jsonl");
     let r = sb.run(&[
         "report",
         fixture.to_str().unwrap(),

@@ -2,40 +2,16 @@
 //! would fail the Deploy stage. Real git, a real (local, bare) remote.
 #![allow(clippy::unwrap_used)]
 
-use crate::common;
-
-use std::process::Command;
-
-use common::{to_run, Run, Sandbox};
-
-fn git(sb: &Sandbox, args: &[&str]) -> Run {
-    let out = Command::new("git")
-        .current_dir(sb.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", sb.path())
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    to_run(out)
-}
+use crate::support::Sandbox;
 
 fn repo_with_remote() -> Sandbox {
     let sb = Sandbox::sample();
-    assert_eq!(git(&sb, &["init", "-q", "-b", "main"]).code, 0);
-    assert_eq!(git(&sb, &["init", "-q", "--bare", "remote.git"]).code, 0);
-    std::fs::write(sb.path().join(".gitignore"), "remote.git/\nout/\n").unwrap();
-    assert_eq!(git(&sb, &["remote", "add", "origin", "remote.git"]).code, 0);
-    assert_eq!(git(&sb, &["add", "-A"]).code, 0);
-    assert_eq!(git(&sb, &["commit", "-qm", "initial"]).code, 0);
+    sb.git(&["init", "-q", "-b", "main"]);
+    sb.git(&["init", "-q", "--bare", "remote.git"]);
+    sb.write(".gitignore", "remote.git/\nout/\n");
+    sb.git(&["remote", "add", "origin", "remote.git"]);
+    sb.git(&["add", "-A"]);
+    sb.git(&["commit", "-qm", "initial"]);
     sb
 }
 
@@ -46,7 +22,7 @@ fn the_pre_push_hook_lets_valid_artifacts_through_and_stops_invalid_ones() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("pre-push"), "{r:?}");
 
-    let push = git(&sb, &["push", "-q", "origin", "main"]);
+    let push = sb.git_run(&["push", "-q", "origin", "main"]);
     assert_eq!(push.code, 0, "a valid set must push: {push:?}");
 
     sb.replace(
@@ -54,27 +30,15 @@ fn the_pre_push_hook_lets_valid_artifacts_through_and_stops_invalid_ones() {
         "\"containerPort\": 8080",
         "\"containerPort\": 9090",
     );
-    assert_eq!(git(&sb, &["commit", "-qam", "wrong port"]).code, 0);
-    let push = git(&sb, &["push", "-q", "origin", "main"]);
+    sb.git(&["commit", "-qam", "wrong port"]);
+    let push = sb.git_run(&["push", "-q", "origin", "main"]);
     assert_ne!(push.code, 0, "{push:?}");
     let all = format!("{}{}", push.stdout, push.stderr);
     assert!(all.contains("error[appspec-container-port]"), "{push:?}");
     assert!(all.contains("push stopped"), "{push:?}");
     // The remote still has the first commit only.
-    let remote_log = Command::new("git")
-        .args([
-            "--git-dir",
-            sb.path().join("remote.git").to_str().unwrap(),
-            "log",
-            "--oneline",
-            "main",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&remote_log.stdout).lines().count(),
-        1
-    );
+    let remote_log = sb.git(&["--git-dir", "remote.git", "log", "--oneline", "main"]);
+    assert_eq!(remote_log.lines().count(), 1, "{remote_log}");
 }
 
 #[test]

@@ -6,13 +6,10 @@
 //! starts; fails (never skips) without them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common;
-use crate::live_support;
-
 use std::io::Write as _;
 
-use common::Sandbox;
-use live_support::{aws, aws_json, role, unique, with_aws, ACCOUNT};
+use crate::support::aws::{aws, aws_json, role, with_aws, ACCOUNT};
+use crate::support::{to_run, unique, Sandbox};
 use serde_json::Value;
 
 /// A sandbox with the repository's declarations and a cutover.toml filling them; the pipeline is
@@ -368,7 +365,7 @@ fn pipeline_artifacts_are_downloaded_unpacked_and_validated() {
             .args(["s3", "cp", file, &format!("s3://{bucket}/{key}")])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{:?}", common::to_run(out));
+        assert!(out.status.success(), "{:?}", to_run(out));
     }
 
     let good = sb.run(&[

@@ -5,11 +5,8 @@
 //! scripts/test starts; fails (never skips) without them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common;
-use crate::live_support;
-
-use common::Sandbox;
-use live_support::{aws_json, unique, with_aws, ACCOUNT};
+use crate::support::aws::{aws_json, with_aws, ACCOUNT};
+use crate::support::{unique, Sandbox};
 use serde_json::{json, Value};
 
 /// A Fargate task definition with a secret, a sidecar and fields outside cutover's model.

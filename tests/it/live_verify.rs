@@ -3,10 +3,8 @@
 //! before it still pass. Needs the services scripts/test starts; fails (never skips) without them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common;
-use crate::live_support;
-
-use live_support::{verify, Break, Finding, Report, World};
+use crate::support::aws::{verify, with_aws, Break, Finding, Report, World};
+use crate::support::Sandbox;
 
 /// The one error finding of `check`, with the report's other checks as expected.
 fn only_error<'r>(report: &'r Report, check: &str) -> &'r Finding {
@@ -37,8 +35,8 @@ fn error_of<'r>(report: &'r Report, check: &str) -> &'r Finding {
         .unwrap_or_else(|| panic!("no error from {check}: {report:#?}"))
 }
 
-fn broken(brk: Break) -> (World, common::Sandbox) {
-    let w = World::build(&common::Sandbox::empty(), brk);
+fn broken(brk: Break) -> (World, Sandbox) {
+    let w = World::build(&Sandbox::empty(), brk);
     let sb = w.sandbox();
     (w, sb)
 }
@@ -374,7 +372,7 @@ fn an_unreachable_endpoint_is_one_line_and_a_hint() {
 
 #[test]
 fn missing_settings_are_listed() {
-    let sb = live_support::with_aws(common::Sandbox::empty());
+    let sb = with_aws(Sandbox::empty());
     let run = sb.run(&["verify", "--cluster", "c"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("verify needs [service] service (--service), [codedeploy] application (--application), [codedeploy] deployment_group (--deployment-group)"), "{run:?}");

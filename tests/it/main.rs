@@ -1,11 +1,7 @@
 //! The integration tests, as one test binary (one link of the AWS SDK instead of one per file):
-//! one module per area, and the harnesses they share.
+//! one module per area, and the one harness they share ([`support`]).
 
-mod buildspec_support;
-mod common;
-mod live_support;
-mod probe_support;
-mod rehearse_support;
+mod support;
 
 mod aws_model;
 mod build;

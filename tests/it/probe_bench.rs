@@ -3,12 +3,11 @@
 //! scheduling delay at a fixed 1000 requests/s. Run it in release:
 //! `cargo test --release --test it -- --ignored --nocapture probe_bench`.
 
-use crate::probe_support;
-
 use std::time::Duration;
 
 use cutover::probe::{self, ProbeOptions, Rate};
-use probe_support::{serve, version, Reply};
+
+use crate::support::probe::{serve, version, Reply};
 
 fn seconds(var: &str, default: u64) -> Duration {
     Duration::from_secs(

@@ -1,12 +1,11 @@
 //! Every kind of broken answer is classified and recorded, never a crash: each test starts a
 //! small server on 127.0.0.1 that answers in one broken way and probes it for a moment.
 
-use crate::probe_support;
-
 use std::time::Duration;
 
 use cutover::probe::{self, report, Kind, ProbeOptions, ProbeOutcome, Rate};
-use probe_support::{json, options, serve, version, with_type, Reply};
+
+use crate::support::probe::{json, options, serve, version, with_type, Reply};
 
 async fn run(opts: &ProbeOptions) -> ProbeOutcome {
     let outcome = probe::run(opts).await.expect("the probe runs");

@@ -1,14 +1,13 @@
 //! An injected outage is detected and the summary gives its window: the server refuses
 //! connections (or stops answering) for about 200 ms in the middle of a run.
 
-use crate::probe_support;
-
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cutover::probe::{self, Kind, Rate};
-use probe_support::{accept_loop, bind_reusable, options, reply_fn, serve, version, Reply};
+
+use crate::support::probe::{accept_loop, bind_reusable, options, reply_fn, serve, version, Reply};
 
 const OUTAGE_AT: Duration = Duration::from_millis(300);
 const OUTAGE: Duration = Duration::from_millis(200);

@@ -1,13 +1,12 @@
 //! The summary's transition: on a recorded run with a known switch point (a fixture file),
 //! and live, against a server that switches from 0.0.1 to 0.0.2 mid-run.
 
-use crate::probe_support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cutover::probe::{self, report, summary::Summary, Kind, Rate, StopReason};
-use probe_support::{options, serve, version, Reply};
+
+use crate::support::probe::{options, serve, version, Reply};
 
 const FIXTURE: &str = "tests/fixtures/probe_switch.jsonl";
 

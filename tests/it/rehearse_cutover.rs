@@ -4,22 +4,20 @@
 //! missing, green never starting, Ctrl-C) that must leave no child running.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::rehearse_support;
-
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cutover::probe::Kind;
-use rehearse_support::*;
 
-const LIMIT: Duration = Duration::from_secs(60);
+use crate::support::rehearse::*;
+use crate::support::Sandbox;
 
 #[test]
 fn all_at_once_switches_to_green_with_no_failed_request() {
     require_haproxy();
     let (v1, v2) = (v1(), v2());
-    let dir = tempfile::tempdir().unwrap();
-    let args = fast_args(dir.path(), &v1, &v2);
-    let run = rehearse(&strs(&args), LIMIT);
+    let sb = Sandbox::empty();
+    let args = fast_args(sb.path(), &v1, &v2);
+    let run = rehearse(&sb, &strs(&args));
     assert_eq!(run.code, 0, "{run:?}");
     let r = run.report();
     assert!(r.passed && r.problems.is_empty(), "{run:?}");
@@ -58,7 +56,7 @@ fn all_at_once_switches_to_green_with_no_failed_request() {
         assert!(svg.contains(needle), "the picture lacks `{needle}`");
     }
     // The text output names the transition too.
-    let text = rehearse(&strs(&args[2..]), LIMIT);
+    let text = rehearse(&sb, &strs(&args[2..]));
     assert_eq!(text.code, 0, "{text:?}");
     assert!(
         text.stdout.contains("transition   0.0.1 → 0.0.2"),
@@ -71,10 +69,10 @@ fn all_at_once_switches_to_green_with_no_failed_request() {
 fn canary_has_both_versions_answering_in_a_window() {
     require_haproxy();
     let (v1, v2) = (v1(), v2());
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = fast_args(dir.path(), &v1, &v2);
+    let sb = Sandbox::empty();
+    let mut args = fast_args(sb.path(), &v1, &v2);
     args.extend(["--strategy", "canary:20:1", "--interval", "1s"].map(String::from));
-    let run = rehearse(&strs(&args), LIMIT);
+    let run = rehearse(&sb, &strs(&args));
     assert_eq!(run.code, 0, "{run:?}");
     let r = run.report();
     assert_eq!(r.strategy, "ECSCanary20Percent1Minutes");
@@ -115,8 +113,8 @@ fn canary_has_both_versions_answering_in_a_window() {
 fn linear_shifts_in_steps_with_no_failed_request() {
     require_haproxy();
     let (v1, v2) = (v1(), v2());
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = fast_args(dir.path(), &v1, &v2);
+    let sb = Sandbox::empty();
+    let mut args = fast_args(sb.path(), &v1, &v2);
     args.extend(
         [
             "--strategy",
@@ -126,7 +124,7 @@ fn linear_shifts_in_steps_with_no_failed_request() {
         ]
         .map(String::from),
     );
-    let run = rehearse(&strs(&args), LIMIT);
+    let run = rehearse(&sb, &strs(&args));
     assert_eq!(run.code, 0, "{run:?}");
     let r = run.report();
     assert_eq!(
@@ -142,10 +140,10 @@ fn linear_shifts_in_steps_with_no_failed_request() {
 fn killing_blue_without_a_drain_is_caught_with_its_window() {
     require_haproxy();
     let (v1, v2) = (v1(), v2());
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = fast_args(dir.path(), &v1, &v2);
+    let sb = Sandbox::empty();
+    let mut args = fast_args(sb.path(), &v1, &v2);
     args.extend(["--inject-outage", "kill-blue"].map(String::from));
-    let run = rehearse(&strs(&args), LIMIT);
+    let run = rehearse(&sb, &strs(&args));
     assert_eq!(run.code, 1, "{run:?}");
     let r = run.report();
     assert!(!r.passed, "{run:?}");
@@ -181,10 +179,10 @@ fn killing_blue_without_a_drain_is_caught_with_its_window() {
 fn a_stall_longer_than_the_timeout_is_caught_with_its_window() {
     require_haproxy();
     let (v1, v2) = (v1(), v2());
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = fast_args(dir.path(), &v1, &v2);
+    let sb = Sandbox::empty();
+    let mut args = fast_args(sb.path(), &v1, &v2);
     args.extend(["--inject-outage", "stall-blue:200", "--timeout", "100ms"].map(String::from));
-    let run = rehearse(&strs(&args), LIMIT);
+    let run = rehearse(&sb, &strs(&args));
     assert_eq!(run.code, 1, "{run:?}");
     let r = run.report();
     let s = &r.summary;
@@ -209,10 +207,10 @@ fn a_stall_longer_than_the_timeout_is_caught_with_its_window() {
 #[test]
 fn haproxy_missing_is_a_clear_error_with_an_install_hint() {
     let (v1, v2) = (v1(), v2());
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = fast_args(dir.path(), &v1, &v2);
+    let sb = Sandbox::empty();
+    let mut args = fast_args(sb.path(), &v1, &v2);
     args.extend(["--haproxy", "/nonexistent/haproxy"].map(String::from));
-    let run = rehearse(&strs(&args), LIMIT);
+    let run = rehearse(&sb, &strs(&args));
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
         run.stderr.contains("HAProxy is not installed")
@@ -224,17 +222,17 @@ fn haproxy_missing_is_a_clear_error_with_an_install_hint() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::empty();
     let (v1, v2) = (v1(), v2());
-    let mut args = fast_args(dir.path(), &v1, &v2);
+    let mut args = fast_args(sb.path(), &v1, &v2);
     args.extend(["--strategy", "blue-green"].map(String::from));
-    let run = rehearse(&strs(&args), LIMIT);
+    let run = rehearse(&sb, &strs(&args));
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("canary:PCT:MINUTES"), "{run:?}");
-    let run = rehearse(&["--blue-cmd", "x"], LIMIT);
+    let run = rehearse(&sb, &["--blue-cmd", "x"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("--green-cmd"), "{run:?}");
-    let run = rehearse(&["--blue-cmd", "app 'open", "--green-cmd", "app"], LIMIT);
+    let run = rehearse(&sb, &["--blue-cmd", "app 'open", "--green-cmd", "app"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr
@@ -247,18 +245,18 @@ fn usage_errors_exit_2() {
 fn commands_are_split_as_a_shell_would() {
     require_haproxy();
     let (v1, v2) = (v1(), v2());
-    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::empty();
     // Blue's program lives in a folder with a space, quoted on the command line.
-    let spaced = dir.path().join("blue app");
+    let spaced = sb.join("blue app");
     std::fs::create_dir(&spaced).unwrap();
     std::fs::copy(&v1, spaced.join("sample-app")).unwrap();
-    let mut args = fast_args(dir.path(), &v1, &v2);
+    let mut args = fast_args(sb.path(), &v1, &v2);
     let blue = args.iter().position(|a| a == "--blue-cmd").unwrap() + 1;
     args[blue] = format!(
         "'{}' --bind \"127.0.0.1\" --port {{port}}",
         spaced.join("sample-app").display()
     );
-    let run = rehearse(&strs(&args), LIMIT);
+    let run = rehearse(&sb, &strs(&args));
     assert_eq!(run.code, 0, "{run:?}");
     let r = run.report();
     assert_eq!(r.blue.version.as_deref(), Some("0.0.1"), "{run:?}");
@@ -269,12 +267,12 @@ fn commands_are_split_as_a_shell_would() {
 fn a_green_that_never_starts_stops_blue_and_haproxy() {
     require_haproxy();
     let v1 = v1();
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = fast_args(dir.path(), &v1, &v1);
+    let sb = Sandbox::empty();
+    let mut args = fast_args(sb.path(), &v1, &v1);
     let green = args.iter().position(|a| a == "--green-cmd").unwrap() + 1;
     args[green] = "/bin/false".into();
     args.extend(["--start-timeout", "2s"].map(String::from));
-    let run = rehearse(&strs(&args), LIMIT);
+    let run = rehearse(&sb, &strs(&args));
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
         run.stderr.contains("green exited before it was healthy"),
@@ -316,17 +314,13 @@ fn sigkill_of_cutover_still_stops_every_child() {
         "setpriv (util-linux) is needed for this test"
     );
     let (v1, v2) = (v1(), v2());
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = fast_args(dir.path(), &v1, &v2);
+    let sb = Sandbox::empty();
+    let mut args = fast_args(sb.path(), &v1, &v2);
     args.extend(["--strategy", "canary:10:1", "--interval", "30s"].map(String::from));
-    let run = rehearse_with(&strs(&args), LIMIT, |pid| {
-        std::thread::sleep(Duration::from_millis(4000));
-        let status = std::process::Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    });
+    let child = spawn(&sb, &strs(&args));
+    std::thread::sleep(Duration::from_millis(4000));
+    child.signal("KILL");
+    let run = child.wait(LIMIT);
     assert_ne!(run.code, 0, "{run:?}");
     for prefix in [
         "HAProxy listening on http://",
@@ -349,21 +343,19 @@ fn sigkill_of_cutover_still_stops_every_child() {
 fn interrupt_stops_everything(signal: &str) {
     require_haproxy();
     let (v1, v2) = (v1(), v2());
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = fast_args(dir.path(), &v1, &v2);
+    let sb = Sandbox::empty();
+    let mut args = fast_args(sb.path(), &v1, &v2);
     // A long canary, so the interrupt lands in the middle of it.
     args.extend(["--strategy", "canary:10:1", "--interval", "30s"].map(String::from));
-    let run = rehearse_with(&strs(&args), LIMIT, |pid| {
-        // Well after green started (a busy machine may be slow), well before the 30 s canary ends.
-        std::thread::sleep(Duration::from_millis(4000));
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{signal}"), &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    });
+    let started = Instant::now();
+    let child = spawn(&sb, &strs(&args));
+    // Well after green started (a busy machine may be slow), well before the 30 s canary ends.
+    std::thread::sleep(Duration::from_millis(4000));
+    child.signal(signal);
+    let run = child.wait(LIMIT);
+    let took = started.elapsed();
     assert_eq!(run.code, 130, "{run:?}");
-    assert!(run.took < Duration::from_secs(20), "{run:?}");
+    assert!(took < Duration::from_secs(20), "{took:?} {run:?}");
     let r = run.report();
     assert!(!r.passed);
     assert!(
@@ -387,14 +379,14 @@ fn interrupt_stops_everything(signal: &str) {
 fn requests_in_flight_at_the_shift_and_drain_all_finish() {
     require_haproxy();
     let (v1, v2) = (v1(), v2());
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = fast_args(dir.path(), &v1, &v2);
+    let sb = Sandbox::empty();
+    let mut args = fast_args(sb.path(), &v1, &v2);
     // Every request takes 250 ms, and blue is drained right after the shift: requests are
     // in flight on blue when its drain starts, and the drain must wait for them.
     let wait = args.iter().position(|a| a == "--termination-wait").unwrap() + 1;
     args[wait] = "0s".into();
     args.extend(["--version-path", "/slow?ms=250", "--rate", "50"].map(String::from));
-    let run = rehearse(&strs(&args), LIMIT);
+    let run = rehearse(&sb, &strs(&args));
     assert_eq!(run.code, 0, "{run:?}");
     let r = run.report();
     assert_eq!(r.summary.failed, 0, "{run:?}");

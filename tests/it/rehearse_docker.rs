@@ -4,16 +4,13 @@
 //! is left behind, also when blue is killed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::rehearse_support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use rehearse_support::*;
-
-const LIMIT: Duration = Duration::from_secs(90);
+use crate::support::rehearse::*;
+use crate::support::Sandbox;
 
 /// An image of `bin` that this test made; removed on drop.
 struct Image(String);
@@ -142,10 +139,11 @@ fn images_cut_over_with_no_failed_request_and_leave_no_container() {
     require_haproxy();
     let _serial = require_docker();
     let (blue, green) = (image_of(&v1(), "0.0.1"), image_of(&v2(), "0.0.2"));
-    let dir = tempfile::tempdir().unwrap();
-    let args = image_args(dir.path(), &blue, &green);
-    let mut pid = 0;
-    let run = rehearse_with(&strs(&args), LIMIT, |p| pid = p);
+    let sb = Sandbox::empty();
+    let args = image_args(sb.path(), &blue, &green);
+    let child = spawn(&sb, &strs(&args));
+    let pid = child.pid();
+    let run = child.wait(LIMIT);
     assert_eq!(run.code, 0, "{run:?}");
     let r = run.report();
     assert_eq!(r.summary.failed, 0, "{run:?}");
@@ -167,11 +165,12 @@ fn a_killed_blue_container_is_caught_and_removed() {
     require_haproxy();
     let _serial = require_docker();
     let (blue, green) = (image_of(&v1(), "0.0.1"), image_of(&v2(), "0.0.2"));
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = image_args(dir.path(), &blue, &green);
+    let sb = Sandbox::empty();
+    let mut args = image_args(sb.path(), &blue, &green);
     args.extend(["--inject-outage", "kill-blue"].map(String::from));
-    let mut pid = 0;
-    let run = rehearse_with(&strs(&args), LIMIT, |p| pid = p);
+    let child = spawn(&sb, &strs(&args));
+    let pid = child.pid();
+    let run = child.wait(LIMIT);
     assert_eq!(run.code, 1, "{run:?}");
     let r = run.report();
     assert!(r.summary.failed > 0, "{run:?}");
@@ -186,25 +185,20 @@ fn containers_of_a_sigkilled_rehearsal_are_removed_by_the_next() {
     require_haproxy();
     let _serial = require_docker();
     let (blue, green) = (image_of(&v1(), "0.0.1"), image_of(&v2(), "0.0.2"));
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = image_args(dir.path(), &blue, &green);
+    let sb = Sandbox::empty();
+    let mut args = image_args(sb.path(), &blue, &green);
     args.extend(["--strategy", "canary:10:1", "--interval", "30s"].map(String::from));
-    let mut killed = 0;
-    let run = rehearse_with(&strs(&args), LIMIT, |pid| {
-        killed = pid;
-        // Until both containers run (bounded), then SIGKILL.
-        let both = (0..300).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            leftovers(pid).lines().count() == 2
-        });
-        assert!(both, "blue and green containers never both ran");
-        std::thread::sleep(Duration::from_millis(500));
-        let status = Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
+    let child = spawn(&sb, &strs(&args));
+    let killed = child.pid();
+    // Until both containers run (bounded), then SIGKILL.
+    let both = (0..300).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        leftovers(killed).lines().count() == 2
     });
+    assert!(both, "blue and green containers never both ran");
+    std::thread::sleep(Duration::from_millis(500));
+    child.signal("KILL");
+    let run = child.wait(LIMIT);
     assert_ne!(run.code, 0, "{run:?}");
     assert_eq!(
         leftovers(killed).lines().count(),
@@ -212,10 +206,11 @@ fn containers_of_a_sigkilled_rehearsal_are_removed_by_the_next() {
         "the killed rehearsal's containers outlive it"
     );
 
-    let dir2 = tempfile::tempdir().unwrap();
-    let args = image_args(dir2.path(), &blue, &green);
-    let mut pid = 0;
-    let next = rehearse_with(&strs(&args), LIMIT, |p| pid = p);
+    let sb2 = Sandbox::empty();
+    let args = image_args(sb2.path(), &blue, &green);
+    let child = spawn(&sb2, &strs(&args));
+    let pid = child.pid();
+    let next = child.wait(LIMIT);
     assert_eq!(next.code, 0, "{next:?}");
     assert!(
         next.stderr

@@ -1,16 +1,18 @@
-//! Helpers of the `cutover rehearse` tests: the sample-app binaries (v0.0.1 and v0.0.2, from
-//! `CUTOVER_TEST_SAMPLE_APP_V1`/`_V2`, which scripts/test builds), HAProxy on PATH, and a bounded
-//! run of the cutover binary with its JSON report parsed back strictly.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! The `cutover rehearse` parts: the sample-app binaries (v0.0.1 and v0.0.2, from
+//! `CUTOVER_TEST_SAMPLE_APP_V1`/`_V2`, which scripts/test builds), HAProxy on PATH, the fast
+//! settings of a local cutover, and its JSON report parsed back strictly.
 
-use std::io::Read as _;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cutover::env_vars as ev;
 use cutover::rehearse::Report;
+
+use super::{Run, Sandbox, Spawned};
+
+/// A bound on one rehearsal of the fast settings, against a hang (they take a few seconds).
+pub const LIMIT: Duration = Duration::from_secs(120);
 
 /// A sample-app binary from the environment; a clear failure (never a skip) when absent.
 pub fn sample_app(var: &str) -> PathBuf {
@@ -57,25 +59,20 @@ pub fn cmd(bin: &Path) -> String {
     format!("{} --bind 127.0.0.1 --port {{port}}", bin.display())
 }
 
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-    pub took: Duration,
+/// `cutover rehearse ARGS` in the sandbox, to its end (bounded by [`LIMIT`]).
+pub fn rehearse(sb: &Sandbox, args: &[&str]) -> Run {
+    spawn(sb, args).wait(LIMIT)
 }
 
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {} after {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.took, self.stdout, self.stderr
-        )
-    }
+/// `cutover rehearse ARGS` in the sandbox, started.
+pub fn spawn(sb: &Sandbox, args: &[&str]) -> Spawned {
+    let mut all = vec!["rehearse"];
+    all.extend_from_slice(args);
+    sb.spawn(&all)
 }
 
 impl Run {
-    /// The `--output json` report, parsed strictly.
+    /// The `--output json` report of a rehearsal, parsed strictly.
     pub fn report(&self) -> Report {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not a rehearse report: {e}\n{self:?}"))
@@ -89,60 +86,6 @@ impl Run {
             .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
             .unwrap_or(rest.len());
         rest[..end].trim_end_matches(':').parse().ok()
-    }
-}
-
-/// Runs `cutover rehearse ARGS` with a scrubbed environment, killed after `limit`.
-pub fn rehearse(args: &[&str], limit: Duration) -> Run {
-    rehearse_with(args, limit, |_| {})
-}
-
-/// [`rehearse`], calling `during` with the child's pid once it has started.
-pub fn rehearse_with(args: &[&str], limit: Duration, during: impl FnOnce(u32)) -> Run {
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cutover"))
-        .arg("rehearse")
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cutover");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    during(child.id());
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "cutover rehearse ran longer than {limit:?}; stderr:\n{}",
-                err_reader.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-        took: started.elapsed(),
     }
 }
 

@@ -1,46 +1,20 @@
-//! Shared by the live tests (`live_service`, `live_verify`, `live_pipeline`): moto server as the
-//! AWS endpoint (`CUTOVER_TEST_AWS_ENDPOINT`, started by scripts/test) with throwaway
-//! credentials, the AWS CLI (`CUTOVER_TEST_AWS_CLI`) as the independent reader, unique names so
-//! that tests run in parallel against one moto, and [`World`]: a complete, correct blue/green
-//! setup created through the SDK that each test then breaks in one place. Fails, never skips,
-//! when the services are absent.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! moto server as the AWS endpoint (`CUTOVER_TEST_AWS_ENDPOINT`, started by scripts/test) with
+//! throwaway credentials, the AWS CLI (`CUTOVER_TEST_AWS_CLI`) as the independent reader, and
+//! [`World`]: a complete, correct blue/green setup created through the SDK that each live test
+//! then breaks in one place. Names come from [`unique`], so tests run in parallel against one moto.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_config::BehaviorVersion;
 
-use crate::common::{self, Run, Sandbox};
+use super::{require_env, to_run, unique, Run, Sandbox};
 
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
+/// moto server's address (`CUTOVER_TEST_AWS_ENDPOINT`).
 pub fn endpoint() -> String {
-    std::env::var("CUTOVER_TEST_AWS_ENDPOINT").expect(
-        "CUTOVER_TEST_AWS_ENDPOINT is not set: run the tests with ./scripts/test, which starts moto server",
-    )
-}
-
-fn aws_cli_path() -> String {
-    std::env::var("CUTOVER_TEST_AWS_CLI").expect(
-        "CUTOVER_TEST_AWS_CLI is not set: run the tests with ./scripts/test, which installs the AWS CLI",
-    )
-}
-
-/// A short name no other test uses (ELB names are at most 32 characters).
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{prefix}-{:x}{:x}{n}",
-        std::process::id() % 0xfff,
-        nanos % 0xfffff
-    )
+    require_env("CUTOVER_TEST_AWS_ENDPOINT")
 }
 
 /// Sets the test AWS environment on a sandbox: moto's endpoint, dummy credentials, a region, no
@@ -53,16 +27,12 @@ pub fn with_aws(sb: Sandbox) -> Sandbox {
         .env("AWS_EC2_METADATA_DISABLED", "true")
 }
 
-/// The AWS CLI pointed at moto, with throwaway credentials and no config files.
+/// The AWS CLI (`CUTOVER_TEST_AWS_CLI`) pointed at moto, run in the sandbox, with throwaway
+/// credentials and no config files.
 pub fn aws(sb: &Sandbox) -> Command {
-    let mut cmd = Command::new(aws_cli_path());
-    let none = sb.path().join(".no-aws");
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", sb.path())
-        .env("AWS_CONFIG_FILE", &none)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &none)
-        .env("AWS_ACCESS_KEY_ID", "testing")
+    let mut cmd = Command::new(require_env("CUTOVER_TEST_AWS_CLI"));
+    sb.scrub(&mut cmd);
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_DEFAULT_REGION", REGION)
         .env("AWS_ENDPOINT_URL", endpoint())
@@ -77,7 +47,7 @@ pub fn aws_json(sb: &Sandbox, args: &[&str]) -> serde_json::Value {
         .args(["--output", "json"])
         .output()
         .unwrap();
-    let run = common::to_run(out);
+    let run = to_run(out);
     assert_eq!(run.code, 0, "aws {args:?}: {run:?}");
     if run.stdout.trim().is_empty() {
         serde_json::Value::Null

@@ -1,14 +1,13 @@
 //! Helpers of the `cutover buildspec run` tests: a sandbox holding one small buildspec, a run
 //! with `--output json` parsed back (unknown fields fail, so a renamed field is noticed), and the
 //! names inside a zip read back from it.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::common::{Run, Sandbox};
+use super::{Run, Sandbox};
 
 /// The source version the tests pass, so that no run depends on git.
 pub const SOURCE_VERSION: &str = "0123456789abcdef0123456789abcdef01234567";

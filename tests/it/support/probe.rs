@@ -1,6 +1,5 @@
 //! Small HTTP/1.1 servers on 127.0.0.1 for the probe tests: each answers every request as a
 //! closure decides, from raw bytes, so tests can send exactly the broken answers they need.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -56,13 +55,21 @@ pub struct Request {
 
 pub struct Server {
     pub addr: SocketAddr,
+    /// Connections accepted so far.
     pub connections: Arc<AtomicU64>,
+    /// Requests answered (or refused an answer) so far.
+    pub requests: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
 impl Server {
     pub fn url(&self) -> String {
         format!("http://{}/version", self.addr)
+    }
+
+    /// Requests seen so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 }
 
@@ -92,13 +99,14 @@ pub fn serve_on(
     let reply: ReplyFn = Arc::new(reply);
     let counter = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let conns = connections.clone();
+    let (conns, requests) = (connections.clone(), counter.clone());
     let task = tokio::spawn(async move {
         accept_loop(listener, reply, counter, conns, started, None).await;
     });
     Server {
         addr,
         connections,
+        requests,
         task,
     }
 }
