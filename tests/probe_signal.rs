@@ -5,7 +5,7 @@
 #[path = "it/support/probe.rs"]
 mod probe_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cutover::probe::{self, report, StopReason};
 use probe_support::{options, serve, version, Reply};
@@ -24,15 +24,9 @@ async fn ctrl_c_stops_the_run_and_keeps_the_records() {
             .status()
             .await
     });
-    let started = Instant::now();
     let outcome = probe::run(&opts).await.expect("runs");
     let killed = interrupt.await.expect("joins").expect("kill runs");
     assert!(killed.success());
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(outcome.stop, StopReason::Interrupted);
     assert!(outcome.records.len() >= 10, "{}", outcome.records.len());
     let saved = report::read_records(&outcome.records_path).expect("reads back");

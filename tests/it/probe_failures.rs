@@ -349,11 +349,10 @@ async fn a_stop_ends_the_run_and_keeps_what_was_recorded() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut opts = options(&server.url(), dir.path());
     opts.duration = None;
-    let started = std::time::Instant::now();
+    // No duration: only the stop ends the run.
     let outcome = probe::run_until(&opts, tokio::time::sleep(Duration::from_millis(200)))
         .await
         .expect("runs");
-    assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(outcome.stop, probe::StopReason::Interrupted);
     assert!(outcome.records.len() >= 5);
     assert_eq!(

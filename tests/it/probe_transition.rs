@@ -1,8 +1,8 @@
 //! The summary's transition: on a recorded run with a known switch point (a fixture file),
-//! and live, against a server that switches from 0.0.1 to 0.0.2 mid-run.
+//! and live, against a server that switches from 0.0.1 to 0.0.2 at a known request.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cutover::probe::{self, report, summary::Summary, Kind, Rate, StopReason};
 
@@ -76,9 +76,11 @@ fn the_summary_snapshots() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_switch_gives_the_right_transition_and_stops_when_stable() {
-    let switch_at = Duration::from_millis(300);
+    // The server answers 0.0.2 from its SWITCH_AT-th request on. One request at a time, so the
+    // server's count and the probe's sequence numbers are the same.
+    const SWITCH_AT: u64 = 30;
     let server = serve(move |req| {
-        Reply::Bytes(version(if req.elapsed < switch_at {
+        Reply::Bytes(version(if req.index < SWITCH_AT {
             "0.0.1"
         } else {
             "0.0.2"
@@ -88,19 +90,15 @@ async fn a_live_switch_gives_the_right_transition_and_stops_when_stable() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut opts = options(&server.url(), dir.path());
     opts.rate = Rate::Fixed(100.0);
+    opts.concurrency = 1;
     opts.duration = Some(Duration::from_secs(5));
     opts.until_version = Some("0.0.2".into());
     opts.stable_for = Duration::from_millis(200);
-    let started = Instant::now();
     let outcome = probe::run(&opts).await.expect("runs");
     let s = &outcome.summary;
     eprintln!("{}", probe::render_text(s));
+    // Before the 5 s duration: the stop came from the stable new version.
     assert_eq!(outcome.stop, StopReason::VersionStable);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(
         (outcome.until_version_reached, outcome.passed),
         (Some(true), true)
@@ -113,9 +111,24 @@ async fn a_live_switch_gives_the_right_transition_and_stops_when_stable() {
         Some(t.last_old.seq)
     );
     assert!(s.both_answered.is_none());
+    // The switch is where the server made it, and its offset is that request's start, in ms
+    // from the first request's.
+    assert_eq!(
+        (t.last_old.seq, t.first_new.seq),
+        (SWITCH_AT - 1, SWITCH_AT)
+    );
+    let start = |seq: u64| {
+        outcome
+            .records
+            .iter()
+            .find(|r| r.seq == seq)
+            .map(|r| r.start_unix_us)
+            .expect("a record of every request")
+    };
+    let offset_ms = (start(SWITCH_AT) - start(0)) as f64 / 1000.0;
     assert!(
-        (250.0..=360.0).contains(&t.first_new.offset_ms),
-        "{:?}",
+        (t.first_new.offset_ms - offset_ms).abs() < 0.001,
+        "{:?}, not at {offset_ms} ms",
         t.first_new
     );
     // Stable for 200 ms at 100/s: about 20 answers of 0.0.2 before stopping.
