@@ -3,9 +3,8 @@
 //! Each test runs its own small buildspec in a sandbox.
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, Instant};
-
 use crate::support::buildspec::{run, sandbox, summary, SOURCE_VERSION};
+use crate::support::{eventually, EVENT_WAIT};
 
 #[test]
 fn phases_run_in_codebuild_order_whatever_the_file_order() {
@@ -257,14 +256,12 @@ fn ctrl_c_stops_the_command_and_its_process_group() {
         "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 30 & echo $! > sleep.pid; wait\n",
     );
     let child = sb.spawn(&["buildspec", "run", "--source-version", SOURCE_VERSION]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sb.exists("sleep.pid") || sb.read("sleep.pid").is_empty() {
-        assert!(Instant::now() < deadline, "the command did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually("the command to write sleep.pid", EVENT_WAIT, || {
+        sb.exists("sleep.pid") && sb.read("sleep.pid").ends_with('\n')
+    });
     let sleep_pid = sb.read("sleep.pid").trim().to_string();
     child.signal("INT");
-    let out = child.wait(Duration::from_secs(10));
+    let out = child.wait(EVENT_WAIT);
     assert_eq!(out.code, 130, "{out:?}");
     assert!(out.stderr.contains("interrupted"), "{out:?}");
     // The sleep is gone (or a zombie waiting for its new parent to reap it).

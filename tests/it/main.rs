@@ -19,6 +19,7 @@ mod probe_bench;
 mod probe_failures;
 mod probe_outage;
 mod probe_report;
+mod probe_signal;
 mod probe_transition;
 mod rehearse_cutover;
 mod rehearse_docker;

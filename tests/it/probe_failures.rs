@@ -6,6 +6,7 @@ use std::time::Duration;
 use cutover::probe::{self, report, Kind, ProbeOptions, ProbeOutcome, Rate};
 
 use crate::support::probe::{json, options, serve, version, with_type, Reply};
+use crate::support::EVENT_WAIT;
 
 async fn run(opts: &ProbeOptions) -> ProbeOutcome {
     let outcome = probe::run(opts).await.expect("the probe runs");
@@ -349,10 +350,18 @@ async fn a_stop_ends_the_run_and_keeps_what_was_recorded() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut opts = options(&server.url(), dir.path());
     opts.duration = None;
-    // No duration: only the stop ends the run.
-    let outcome = probe::run_until(&opts, tokio::time::sleep(Duration::from_millis(200)))
-        .await
-        .expect("runs");
+    // No duration: only the stop ends the run, once the server has answered 5 requests.
+    let stop = async {
+        let deadline = tokio::time::Instant::now() + EVENT_WAIT;
+        while server.requests() < 5 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "5 requests not answered within {EVENT_WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let outcome = probe::run_until(&opts, stop).await.expect("runs");
     assert_eq!(outcome.stop, probe::StopReason::Interrupted);
     assert!(outcome.records.len() >= 5);
     assert_eq!(

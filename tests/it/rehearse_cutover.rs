@@ -4,12 +4,13 @@
 //! missing, green never starting, Ctrl-C) that must leave no child running.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use cutover::probe::Kind;
 
 use crate::support::rehearse::*;
-use crate::support::Sandbox;
+use crate::support::{eventually, Sandbox, EVENT_WAIT};
+
+/// The progress line of the first shift of `--strategy canary:10:1`.
+const CANARY_STARTED: &str = "shift: green 10 %";
 
 #[test]
 fn all_at_once_switches_to_green_with_no_failed_request() {
@@ -318,7 +319,8 @@ fn sigkill_of_cutover_still_stops_every_child() {
     let mut args = fast_args(sb.path(), &v1, &v2);
     args.extend(["--strategy", "canary:10:1", "--interval", "30s"].map(String::from));
     let child = spawn(&sb, &strs(&args));
-    std::thread::sleep(Duration::from_millis(4000));
+    // In the middle of the 30 s canary: blue, green and HAProxy all run.
+    child.wait_for_stderr(CANARY_STARTED);
     child.signal("KILL");
     let run = child.wait(LIMIT);
     assert_ne!(run.code, 0, "{run:?}");
@@ -328,14 +330,11 @@ fn sigkill_of_cutover_still_stops_every_child() {
         "green starting on ",
     ] {
         let addr = run.addr_after(prefix).expect(prefix);
-        // Bounded: the sample app drains on SIGTERM, which takes a moment.
-        let stopped = (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(50));
-            !listening(addr)
-        });
-        assert!(
-            stopped,
-            "{prefix}{addr} still listens 5 s after SIGKILL of cutover"
+        // The sample app drains on SIGTERM, which takes a moment.
+        eventually(
+            &format!("{prefix}{addr} to stop listening after SIGKILL of cutover"),
+            EVENT_WAIT,
+            || !listening(addr),
         );
     }
 }
@@ -348,8 +347,8 @@ fn interrupt_stops_everything(signal: &str) {
     // A long canary, so the interrupt lands in the middle of it.
     args.extend(["--strategy", "canary:10:1", "--interval", "30s"].map(String::from));
     let child = spawn(&sb, &strs(&args));
-    // Well after green started (a busy machine may be slow), well before the 30 s canary ends.
-    std::thread::sleep(Duration::from_millis(4000));
+    // Once green takes traffic: in the middle of the 30 s canary.
+    child.wait_for_stderr(CANARY_STARTED);
     child.signal(signal);
     let run = child.wait(LIMIT);
     // How long the stop takes is measured by bench/stop.sh.

@@ -7,7 +7,6 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use crate::support::rehearse::*;
 use crate::support::Sandbox;
@@ -190,13 +189,13 @@ fn containers_of_a_sigkilled_rehearsal_are_removed_by_the_next() {
     args.extend(["--strategy", "canary:10:1", "--interval", "30s"].map(String::from));
     let child = spawn(&sb, &strs(&args));
     let killed = child.pid();
-    // Until both containers run (bounded), then SIGKILL.
-    let both = (0..300).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        leftovers(killed).lines().count() == 2
-    });
-    assert!(both, "blue and green containers never both ran");
-    std::thread::sleep(Duration::from_millis(500));
+    // Once green takes traffic (in the middle of the 30 s canary), SIGKILL.
+    child.wait_for_stderr("shift: green 10 %");
+    assert_eq!(
+        leftovers(killed).lines().count(),
+        2,
+        "blue and green containers run"
+    );
     child.signal("KILL");
     let run = child.wait(LIMIT);
     assert_ne!(run.code, 0, "{run:?}");
