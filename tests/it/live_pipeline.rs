@@ -146,29 +146,7 @@ fn pipeline_apply_shows_the_difference_before_updating() {
 
     let diff = sb.run(&["pipeline", "apply", "--branch", "release", "--diff"]);
     assert_eq!(diff.code, 1, "{diff:?}");
-    assert!(
-        diff.stdout.starts_with(&format!(
-            "--- live pipeline {name}\n+++ pipeline/pipeline.yaml\n@@"
-        )),
-        "{diff:?}"
-    );
-    assert!(
-        diff.stdout.contains(
-            "-            \"BranchName\": \"main\",\n+            \"BranchName\": \"release\",\n"
-        ),
-        "{diff:?}"
-    );
-    assert!(
-        diff.stdout
-            .contains("-                \"main\"\n+                \"release\"\n"),
-        "{diff:?}"
-    );
-    assert!(
-        diff.stdout.ends_with(&format!(
-            "pipeline `{name}` differs: apply would update it\n"
-        )),
-        "{diff:?}"
-    );
+    crate::assert_run_snapshot!("pipeline_diff", sb, diff, (&name, "[NAME]"));
     assert_eq!(
         get_pipeline(&sb, &name)["pipeline"]["version"],
         1,
@@ -177,16 +155,7 @@ fn pipeline_apply_shows_the_difference_before_updating() {
 
     let up = sb.run(&["pipeline", "apply", "--branch", "release"]);
     assert_eq!(up.code, 0, "{up:?}");
-    assert!(
-        up.stdout
-            .contains("+            \"BranchName\": \"release\","),
-        "{up:?}"
-    );
-    assert!(
-        up.stdout
-            .ends_with(&format!("updated pipeline `{name}` (version 2)\n")),
-        "{up:?}"
-    );
+    crate::assert_run_snapshot!("pipeline_update", sb, up, (&name, "[NAME]"));
     let p = get_pipeline(&sb, &name);
     assert_eq!(p["pipeline"]["version"], 2);
     assert_eq!(
@@ -227,7 +196,7 @@ fn unfilled_placeholders_and_unknown_keys_are_refused_before_any_call() {
     );
     let r = sb.run(&["pipeline", "apply"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("`pipeline/pipeline.yaml`: this key is not in the AWS model ($.stages[0].actions[0].runorder)"), "{r:?}");
+    crate::assert_run_snapshot!("key_not_in_the_model", sb, r);
 }
 
 /// `pipeline status --output json`, parsed strictly.
@@ -252,7 +221,7 @@ fn pipeline_start_watch_and_status_follow_the_execution() {
     assert_eq!(sb.run(&["pipeline", "apply"]).code, 0);
     let none = sb.run(&["pipeline", "status"]);
     assert_eq!(none.code, 2, "{none:?}");
-    assert!(none.stderr.contains("has no executions yet"), "{none:?}");
+    crate::assert_run_snapshot!("pipeline_status_no_executions", sb, none, (&name, "[NAME]"));
 
     let started = sb.run(&["pipeline", "start", "--watch", "--interval", "1s"]);
     assert_eq!(started.code, 0, "{started:?}");
@@ -328,7 +297,12 @@ fn pipeline_start_watch_and_status_follow_the_execution() {
         "00000000-0000-0000-0000-000000000000",
     ]);
     assert_eq!(missing.code, 2, "{missing:?}");
-    assert!(missing.stderr.contains("does not exist"), "{missing:?}");
+    crate::assert_run_snapshot!(
+        "pipeline_status_missing_execution",
+        sb,
+        missing,
+        (&name, "[NAME]")
+    );
 }
 
 /// The artifact zip a Build action stores: the files of an artifact directory.
@@ -411,12 +385,7 @@ fn pipeline_artifacts_are_downloaded_unpacked_and_validated() {
         &format!("s3://{bucket}/p/BuildOutpu/gone"),
     ]);
     assert_eq!(gone.code, 2, "{gone:?}");
-    assert!(
-        gone.stderr.contains(&format!(
-            "error: artifact object `s3://{bucket}/p/BuildOutpu/gone` does not exist"
-        )),
-        "{gone:?}"
-    );
+    crate::assert_run_snapshot!("artifact_object_missing", sb, gone, (&bucket, "[BUCKET]"));
 }
 
 /// The repository's codebuild.yaml as moto takes it: moto requires a source and artifacts
@@ -507,12 +476,7 @@ fn codebuild_apply_creates_then_changes_nothing_and_shows_a_difference() {
 
     let diff = sb.run(&["codebuild", "apply", "--cluster", "elsewhere", "--diff"]);
     assert_eq!(diff.code, 1, "{diff:?}");
-    assert!(
-        diff.stdout.contains(&format!(
-            "-        \"value\": \"{name}-cluster\"\n+        \"value\": \"elsewhere\"\n"
-        )),
-        "{diff:?}"
-    );
+    crate::assert_run_snapshot!("codebuild_diff", sb, diff, (&name, "[NAME]"));
     // moto has no UpdateProject, so the update itself is not run here.
 }
 
@@ -523,7 +487,7 @@ fn codebuild_start_and_watch_follow_the_build() {
     assert_eq!(sb.run(&["codebuild", "apply"]).code, 0);
     let none = sb.run(&["codebuild", "watch"]);
     assert_eq!(none.code, 2, "{none:?}");
-    assert!(none.stderr.contains("has no builds yet"), "{none:?}");
+    crate::assert_run_snapshot!("codebuild_no_builds", sb, none, (&name, "[NAME]"));
 
     let r = sb.run(&["codebuild", "start", "--watch", "--interval", "1s"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -558,10 +522,5 @@ fn codebuild_start_and_watch_follow_the_build() {
         "no-such-project",
     ]);
     assert_eq!(missing.code, 2, "{missing:?}");
-    assert!(
-        missing
-            .stderr
-            .contains("CodeBuild project `no-such-project` does not exist"),
-        "{missing:?}"
-    );
+    crate::assert_run_snapshot!("codebuild_missing_project", sb, missing, (&name, "[NAME]"));
 }

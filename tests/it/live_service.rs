@@ -97,7 +97,9 @@ fn taskdef_from_the_live_service_keeps_secrets_sidecar_and_unmodelled_fields() {
         &image,
     ]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains(&format!("taskdef        from service {cluster}/{svc} (arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{family}:1)")), "{r:?}");
+    // The plan, with the names of this test's resources (all `ID-…`) made fixed.
+    let id = cluster.strip_suffix("-c").unwrap();
+    crate::assert_run_snapshot!("plan_from_service", sb, r, (id, "[ID]"));
 
     let rendered: Value = serde_json::from_str(&sb.read("out/taskdef.json")).unwrap();
     let mut expected = task_definition(&family);
@@ -235,5 +237,5 @@ fn from_service_needs_the_cluster_and_the_service() {
         "x/app:1",
     ]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("`taskdef.from_service`: reading the task definition from the service needs the cluster and the service"), "{r:?}");
+    crate::assert_run_snapshot!("from_service_without_service", sb, r);
 }
