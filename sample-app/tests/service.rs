@@ -367,17 +367,14 @@ fn sigterm_refuses_new_connections_but_finishes_in_flight_requests() {
 
 #[test]
 fn sigterm_when_idle_exits_zero_at_once() {
-    let mut server = Server::start();
-    let signalled = Instant::now();
+    // A drain timeout far beyond the wait below: an idle server that waited for it fails here.
+    // (How fast the exit is: bench/stop.sh.)
+    let mut server = Server::start_with(&[("SHUTDOWN_TIMEOUT_MS", "600000")]);
     server.sigterm();
     let status = server
-        .exited_within(Duration::from_secs(2))
-        .expect("exits within 2 s");
+        .exited_within(Duration::from_secs(60))
+        .expect("exits at once, not after its 10-minute drain timeout");
     assert_eq!(status.code(), Some(0));
-    assert!(
-        signalled.elapsed() < Duration::from_secs(2),
-        "far below the 10 s timeout"
-    );
 }
 
 #[test]

@@ -59,6 +59,9 @@ pub struct Plan {
     /// Where the task definition template came from, when it is the live service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub taskdef_source: Option<String>,
+    /// `[taskdef] pinned_images`: the containers' images are the template's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pinned_images: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -134,6 +137,12 @@ pub fn render_checked(
         source: e,
     })?;
     problems.extend(validate::validate(&set));
+    // With pinned images, each container runs what the rendered task definition names.
+    let rendered: Option<serde_json::Value> = s
+        .pinned_images
+        .then(|| set.get(taskdef::FILE_NAME))
+        .flatten()
+        .and_then(|f| serde_json::from_slice(&f.bytes).ok());
     let plan = Plan {
         valid: !validate::has_errors(&problems),
         out: display_path(&s.out_dir, cwd),
@@ -145,7 +154,12 @@ pub fn render_checked(
                 name: c.name.clone(),
                 port: c.port,
                 slot: c.slot,
-                image: artifacts::pinned(&c.image),
+                image: match &rendered {
+                    Some(doc) => taskdef::container_image(doc, &c.name)
+                        .unwrap_or("no image")
+                        .to_string(),
+                    None => artifacts::pinned(&c.image),
+                },
             })
             .collect(),
         load_balancer: Some(format!(
@@ -160,6 +174,7 @@ pub fn render_checked(
         files: set.names().iter().map(|n| n.to_string()).collect(),
         problems,
         taskdef_source: from_service.then_some(source),
+        pinned_images: s.pinned_images,
     };
     Ok((set, plan))
 }

@@ -25,16 +25,7 @@ pub(crate) fn dry_run_cmd(ctx: &Ctx, args: DryRunArgs) -> Result<Exit, Failure> 
         return dry_run_buildspec(ctx, file);
     }
     let mut s = resolve(ctx, &args.settings)?;
-    // dry-run makes no AWS call: a template file given on the command line stands in for the
-    // service's live task definition; without one, `from_service` is refused.
-    if let Some(src) = s.from_service_source.take() {
-        if args.settings.taskdef.is_none() {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "{src}: `taskdef.from_service`: dry-run makes no AWS call, and from_service reads the template from the ECS service\n  hint: pass --taskdef FILE to the dry-run (DescribeTaskDefinition output works), or run `cutover artifacts --from-service`, which reads the live template"
-            )));
-        }
-        s.from_service = false;
-    }
+    without_aws(&mut s)?;
     let (image, note) = match &args.image {
         Some(i) => (parse_image("--image", i)?, "from --image"),
         None => {
@@ -47,6 +38,21 @@ pub(crate) fn dry_run_cmd(ctx: &Ctx, args: DryRunArgs) -> Result<Exit, Failure> 
         }
     };
     produce(ctx, &s, &image, &PushFacts::default(), note)
+}
+
+/// dry-run and `build --dry-run` make no AWS call: a template file (`--taskdef` or
+/// `[taskdef] template`) stands in for the service's live task definition; without one,
+/// `from_service` is refused.
+pub(crate) fn without_aws(s: &mut Settings) -> Result<(), Failure> {
+    if let Some(src) = s.from_service_source.take() {
+        if s.taskdef.is_none() {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "{src}: `taskdef.from_service`: a dry-run makes no AWS call, and from_service reads the template from the ECS service\n  hint: pass --taskdef FILE (DescribeTaskDefinition output works) or set [taskdef] template for the dry-run, or run `cutover artifacts --from-service`, which reads the live template"
+            )));
+        }
+        s.from_service = false;
+    }
+    Ok(())
 }
 
 pub(crate) fn artifacts_cmd(ctx: &Ctx, args: ArtifactsArgs) -> Result<Exit, Failure> {
@@ -157,13 +163,21 @@ pub(crate) fn print_plan(plan: &Plan, quiet: bool) {
         let port = c
             .port
             .map_or("no port".to_string(), |p| format!("port {p}"));
-        crate::say!(
-            "container      {}  {port}, slot {} → <IMAGE{}_NAME>, {}",
-            c.name,
-            c.slot,
-            c.slot,
-            c.image
-        );
+        if plan.pinned_images {
+            crate::say!(
+                "container      {}  {port}, pinned by the template: {}",
+                c.name,
+                c.image
+            );
+        } else {
+            crate::say!(
+                "container      {}  {port}, slot {} → <IMAGE{}_NAME>, {}",
+                c.name,
+                c.slot,
+                c.slot,
+                c.image
+            );
+        }
     }
     if let Some(lb) = &plan.load_balancer {
         crate::say!("load balancer  {lb}");

@@ -10,7 +10,7 @@ use crate::image_ref::ImageRef;
 use crate::output::{print_json, Exit, Failure, OutputFormat};
 use crate::settings::Settings;
 
-use super::artifacts::{print_plan, print_problems, render_checked, write_valid};
+use super::artifacts::{print_plan, print_problems, render_checked, without_aws, write_valid};
 use super::{interrupted, require_repository, resolve, Ctx};
 
 /// `cutover build --output json`: the build's result and the artifacts' plan.
@@ -22,7 +22,10 @@ pub(crate) struct BuildReport {
 }
 
 pub(crate) fn build_cmd(ctx: &Ctx, args: BuildArgs) -> Result<Exit, Failure> {
-    let s = resolve(ctx, &args.settings)?;
+    let mut s = resolve(ctx, &args.settings)?;
+    if args.dry_run {
+        without_aws(&mut s)?;
+    }
     let repository = require_repository(&s)?;
     // Check the artifacts first, so a config mistake costs seconds, not a build and a push.
     let mut probe_image = repository.clone();
