@@ -12,18 +12,18 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
+use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::{
     RuntimeComponents, RuntimeComponentsBuilder,
 };
-use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::env_vars;
@@ -145,7 +145,8 @@ fn is_connect_failure(e: &(dyn std::error::Error + 'static)) -> bool {
         cur = match err.downcast_ref::<std::io::Error>() {
             Some(io) => {
                 io_kinds.push((io.kind(), io.to_string()));
-                io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static))
+                io.get_ref()
+                    .map(|inner| inner as &(dyn std::error::Error + 'static))
             }
             None => err.source(),
         };

@@ -13,6 +13,7 @@ pub mod image;
 pub mod image_ref;
 pub mod live;
 pub mod output;
+pub mod plan;
 pub mod probe;
 pub mod problem;
 pub mod rehearse;

@@ -65,4 +65,3 @@ impl fmt::Display for Problem {
 pub fn has_errors(problems: &[Problem]) -> bool {
     problems.iter().any(|p| p.severity == Severity::Error)
 }
-

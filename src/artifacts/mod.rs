@@ -4,7 +4,6 @@
 pub mod appspec;
 pub mod image_definitions;
 pub mod image_detail;
-pub mod plan;
 pub mod read;
 pub mod taskdef;
 pub mod write;

@@ -5,11 +5,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::plan::Template;
 use super::{taskdef, write, ArtifactFile, ArtifactSet};
 use crate::output::display_path;
 
 /// A task definition template that cannot be read or is not a JSON object.
+/// The task definition template and where it came from.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub value: serde_json::Value,
+    /// For messages and the plan: the file (relative to the working directory) or the service.
+    pub source: String,
+    /// It is the live service's task definition (`--from-service`).
+    pub from_service: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateReadError {
     #[error("reading the task definition template `{}`", .path.display())]

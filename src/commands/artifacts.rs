@@ -7,13 +7,14 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::artifacts::image_detail::PushFacts;
-use crate::artifacts::plan::{self, Plan, Template};
+use crate::artifacts::read::Template;
 use crate::artifacts::read::{self, read_template};
 use crate::artifacts::{self, ArtifactSet};
 use crate::cli::{ArtifactsArgs, DryRunArgs, ValidateArgs};
 use crate::image::context;
 use crate::image_ref::ImageRef;
 use crate::output::{print_json, Exit, Failure, OutputFormat};
+use crate::plan::{self, Plan};
 use crate::problem::{Problem, Severity};
 use crate::settings::Settings;
 use crate::validate;

@@ -4,10 +4,10 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::artifacts::image_detail::PushFacts;
-use crate::artifacts::plan::Plan;
 use crate::cli::BuildArgs;
 use crate::image_ref::ImageRef;
 use crate::output::{print_json, Exit, Failure, OutputFormat};
+use crate::plan::Plan;
 use crate::settings::Settings;
 
 use super::artifacts::{print_plan, print_problems, render_checked, without_aws, write_valid};

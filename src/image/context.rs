@@ -27,7 +27,9 @@ pub enum ContextError {
         #[source]
         source: std::io::Error,
     },
-    #[error("`{path}`: {source}\n  hint: Docker refuses this pattern too; fix or remove that line")]
+    #[error(
+        "`{path}`: {source}\n  hint: Docker refuses this pattern too; fix or remove that line"
+    )]
     Pattern {
         path: PathBuf,
         #[source]

@@ -522,7 +522,10 @@ mod tests {
         assert!(!excluded("*\n!app.py /\n", "app.py"));
         assert!(excluded("build /\n", "build/x"));
         assert!(excluded("/ foo\n", "foo"));
-        assert!(!excluded("*\n/ !foo\n", "foo"), "`/ !foo` is an exclusion after the trim");
+        assert!(
+            !excluded("*\n/ !foo\n", "foo"),
+            "`/ !foo` is an exclusion after the trim"
+        );
         assert!(Patterns::parse("!/\n").is_err(), "`!/` cleans to `!` alone");
     }
 

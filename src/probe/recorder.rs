@@ -258,7 +258,13 @@ impl LiveStatus {
             }
             return;
         }
-        if since < if self.terminal { STATUS_EVERY } else { PLAIN_EVERY } {
+        if since
+            < if self.terminal {
+                STATUS_EVERY
+            } else {
+                PLAIN_EVERY
+            }
+        {
             return;
         }
         #[allow(clippy::cast_precision_loss)]

@@ -228,10 +228,7 @@ mod tests {
 
     /// Every id the validator (and the renderer) can report, read from their source.
     fn reported_ids() -> BTreeSet<String> {
-        let sources = [
-            include_str!("mod.rs"),
-            include_str!("../artifacts/mod.rs"),
-        ];
+        let sources = [include_str!("mod.rs"), include_str!("../artifacts/mod.rs")];
         let mut ids = BTreeSet::new();
         for src in sources {
             for (i, _) in src.match_indices('"') {
@@ -241,8 +238,13 @@ mod tests {
                 let known_prefix = ["file-", "image-", "taskdef-", "appspec-", "config-"]
                     .iter()
                     .any(|p| word.starts_with(p));
-                let is_id = word.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit());
-                if (known_prefix && is_id && word.contains('-')) || word == "parse" || word == "size" {
+                let is_id = word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit());
+                if (known_prefix && is_id && word.contains('-'))
+                    || word == "parse"
+                    || word == "size"
+                {
                     ids.insert(word.to_string());
                 }
             }
@@ -255,9 +257,15 @@ mod tests {
         let catalog: BTreeSet<String> = RULES.iter().map(|r| r.id.to_string()).collect();
         let reported = reported_ids();
         let missing: Vec<_> = reported.difference(&catalog).collect();
-        assert!(missing.is_empty(), "reported but not in the catalog: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "reported but not in the catalog: {missing:?}"
+        );
         let unused: Vec<_> = catalog.difference(&reported).collect();
-        assert!(unused.is_empty(), "in the catalog but never reported: {unused:?}");
+        assert!(
+            unused.is_empty(),
+            "in the catalog but never reported: {unused:?}"
+        );
         assert_eq!(catalog.len(), RULES.len(), "an id appears twice");
     }
 
@@ -283,15 +291,25 @@ mod tests {
             })
             .collect();
         let catalog: BTreeSet<String> = RULES.iter().map(|r| r.id.to_string()).collect();
-        assert_eq!(table, catalog, "README rule table (left) vs the catalog (right)");
+        assert_eq!(
+            table, catalog,
+            "README rule table (left) vs the catalog (right)"
+        );
     }
 
     #[test]
     fn explanations_have_both_examples() {
         for r in RULES {
-            assert!(!r.bad.is_empty() && !r.good.is_empty() && r.bad != r.good, "{}", r.id);
+            assert!(
+                !r.bad.is_empty() && !r.good.is_empty() && r.bad != r.good,
+                "{}",
+                r.id
+            );
         }
         let text = render_explanation(find("taskdef-no-placeholder").unwrap_or(&RULES[0]));
-        assert!(text.starts_with("taskdef-no-placeholder (error)\n"), "{text}");
+        assert!(
+            text.starts_with("taskdef-no-placeholder (error)\n"),
+            "{text}"
+        );
     }
 }

@@ -165,7 +165,13 @@ pub fn validate(set: &ArtifactSet) -> Vec<Problem> {
         if slots.is_empty() && set.get(DETAIL).is_some() && all_fixed(cs) {
             let fixed = cs
                 .iter()
-                .map(|c| format!("`{}` ({})", c.name, c.image.as_deref().unwrap_or("no image")))
+                .map(|c| {
+                    format!(
+                        "`{}` ({})",
+                        c.name,
+                        c.image.as_deref().unwrap_or("no image")
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             r.err("taskdef-no-placeholder", TASKDEF, "$.containerDefinitions",

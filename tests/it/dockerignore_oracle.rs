@@ -178,11 +178,7 @@ fn cases() -> Vec<Case> {
     ];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for n in 0..14 {
-        let files: Vec<_> = POOL
-            .iter()
-            .copied()
-            .filter(|_| rng.below(10) < 7)
-            .collect();
+        let files: Vec<_> = POOL.iter().copied().filter(|_| rng.below(10) < 7).collect();
         let count = 1 + rng.below(5);
         let ignore: String = (0..count)
             .map(|_| format!("{}\n", PATTERNS[rng.below(PATTERNS.len())]))
@@ -205,7 +201,11 @@ fn make_context(dir: &Path, case: &Case) {
         match make {
             Make::File | Make::Exec => {
                 fs::write(&p, format!("{path}\n")).unwrap();
-                let mode = if matches!(make, Make::Exec) { 0o755 } else { 0o644 };
+                let mode = if matches!(make, Make::Exec) {
+                    0o755
+                } else {
+                    0o644
+                };
                 fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
             }
             Make::Dir => fs::create_dir_all(&p).unwrap(),
@@ -271,11 +271,7 @@ fn image_entries(ctx: &Path, scratch: &Path, df: &Path) -> BTreeSet<(String, Str
     ]);
     let container = docker(&["create", &image, "none"]);
     let out = scratch.join("out");
-    docker(&[
-        "cp",
-        &format!("{container}:/ctx"),
-        out.to_str().unwrap(),
-    ]);
+    docker(&["cp", &format!("{container}:/ctx"), out.to_str().unwrap()]);
     docker(&["rm", &container]);
     docker(&["rmi", "-f", &image]);
     let mut found = BTreeSet::new();
@@ -363,7 +359,10 @@ fn the_hash_covers_exactly_what_docker_sends() {
             case.dockerfile,
             case.files.iter().map(|f| f.0).collect::<Vec<_>>()
         );
-        assert_eq!(ours, sent, "cutover's entries (left) vs the image's (right)\n{about}");
+        assert_eq!(
+            ours, sent,
+            "cutover's entries (left) vs the image's (right)\n{about}"
+        );
 
         let base = hash(ctx, &df);
         let mut changing = vec![".dockerignore"];
@@ -400,13 +399,21 @@ fn the_hash_covers_exactly_what_docker_sends() {
             match make {
                 Make::File => {
                     fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-                    assert_eq!(hash(ctx, &df) != base, sent_it, "chmod +x `{path}`\n{about}");
+                    assert_eq!(
+                        hash(ctx, &df) != base,
+                        sent_it,
+                        "chmod +x `{path}`\n{about}"
+                    );
                     fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
                 }
                 Make::Link(target) => {
                     fs::remove_file(&p).unwrap();
                     std::os::unix::fs::symlink("elsewhere", &p).unwrap();
-                    assert_eq!(hash(ctx, &df) != base, sent_it, "retargeting `{path}`\n{about}");
+                    assert_eq!(
+                        hash(ctx, &df) != base,
+                        sent_it,
+                        "retargeting `{path}`\n{about}"
+                    );
                     fs::remove_file(&p).unwrap();
                     std::os::unix::fs::symlink(target, &p).unwrap();
                 }
@@ -436,7 +443,13 @@ fn a_pattern_docker_refuses_is_refused_with_its_line() {
     let df = scratch.path().join("Dockerfile");
     fs::write(&df, "FROM scratch\nCOPY . /ctx/\n").unwrap();
     let out = Command::new("docker")
-        .args(["build", "-q", "-f", df.to_str().unwrap(), ctx.path().to_str().unwrap()])
+        .args([
+            "build",
+            "-q",
+            "-f",
+            df.to_str().unwrap(),
+            ctx.path().to_str().unwrap(),
+        ])
         .env("DOCKER_BUILDKIT", "0")
         .output()
         .unwrap();

@@ -77,7 +77,11 @@ fn from_service_by_flag_env_or_file_is_refused_without_a_connection() {
     let r = sb.run(&["build", "--dry-run"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert_eq!(r.stderr, format!("error: cutover.toml:{line}: {REFUSED}"));
-    assert_eq!(rec.connections(), 0, "dry-run connected to the AWS endpoint");
+    assert_eq!(
+        rec.connections(),
+        0,
+        "dry-run connected to the AWS endpoint"
+    );
 }
 
 #[test]
@@ -93,7 +97,12 @@ fn a_template_file_stands_in_for_the_service_and_nothing_connects() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(
         sb.list("out"),
-        ["appspec.yaml", "imageDetail.json", "imagedefinitions.json", "taskdef.json"]
+        [
+            "appspec.yaml",
+            "imageDetail.json",
+            "imagedefinitions.json",
+            "taskdef.json"
+        ]
     );
     // [taskdef] template beside from_service: the dry-run (and the pre-push hook) use the file.
     let sb = offline(Sandbox::sample(), &rec);
@@ -110,5 +119,9 @@ fn a_template_file_stands_in_for_the_service_and_nothing_connects() {
     let sb = offline(Sandbox::sample(), &rec);
     let r = sb.run(&["dry-run"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(rec.connections(), 0, "dry-run connected to the AWS endpoint");
+    assert_eq!(
+        rec.connections(),
+        0,
+        "dry-run connected to the AWS endpoint"
+    );
 }

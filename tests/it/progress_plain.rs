@@ -18,7 +18,15 @@ fn a_probe_into_a_pipe_writes_no_carriage_returns() {
         "50",
     ]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(!r.stderr.contains('\r'), "a carriage return in {:?}", r.stderr);
-    assert!(!r.stderr.contains('\x1b'), "an escape code in {:?}", r.stderr);
+    assert!(
+        !r.stderr.contains('\r'),
+        "a carriage return in {:?}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains('\x1b'),
+        "an escape code in {:?}",
+        r.stderr
+    );
     assert!(r.stdout.contains("connect_refused"), "{r:?}");
 }

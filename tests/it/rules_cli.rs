@@ -20,16 +20,28 @@ fn rules_lists_the_catalog_as_text_and_json() {
     let sb = Sandbox::empty();
     let r = sb.run(&["validate", "--rules"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let ids: Vec<&str> = r.stdout.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
-    let catalog: Vec<&str> = cutover::validate::catalog::RULES.iter().map(|r| r.id).collect();
+    let ids: Vec<&str> = r
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let catalog: Vec<&str> = cutover::validate::catalog::RULES
+        .iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(ids, catalog);
     let r = sb.run(&["--output", "json", "validate", "--rules"]);
     assert_eq!(r.code, 0, "{r:?}");
     let rules: Vec<Rule> = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(rules.len(), catalog.len());
-    let unknown = rules.iter().find(|r| r.id == "taskdef-unknown-key").unwrap();
+    let unknown = rules
+        .iter()
+        .find(|r| r.id == "taskdef-unknown-key")
+        .unwrap();
     assert_eq!(unknown.level, "warning");
-    assert!(rules.iter().all(|r| !r.summary.is_empty() && r.bad != r.good));
+    assert!(rules
+        .iter()
+        .all(|r| !r.summary.is_empty() && r.bad != r.good));
 }
 
 #[test]

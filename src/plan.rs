@@ -7,23 +7,14 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::image_detail::PushFacts;
-use super::{self as artifacts, taskdef, ArtifactSet};
+use crate::artifacts::image_detail::PushFacts;
+use crate::artifacts::read::Template;
+use crate::artifacts::{self, taskdef, ArtifactSet};
 use crate::image_ref::{ImageRef, ImageRefError};
 use crate::output::display_path;
 use crate::problem::Problem;
 use crate::settings::Settings;
 use crate::validate;
-
-/// The task definition template and where it came from.
-#[derive(Debug, Clone)]
-pub struct Template {
-    pub value: serde_json::Value,
-    /// For messages and the plan: the file (relative to the working directory) or the service.
-    pub source: String,
-    /// It is the live service's task definition (`--from-service`).
-    pub from_service: bool,
-}
 
 /// Why the artifacts cannot be rendered (a configuration error).
 #[derive(Debug, thiserror::Error)]
