@@ -127,7 +127,15 @@ pub fn render_checked(
         template: source.clone(),
         source: e,
     })?;
+    let container_missing = problems
+        .iter()
+        .any(|p| p.rule == "config-container-missing");
     problems.extend(validate::validate(&set));
+    // A configured container missing from the template is the cause; that its placeholder is
+    // then missing too is not a second finding.
+    if container_missing {
+        problems.retain(|p| p.rule != "taskdef-no-placeholder");
+    }
     // With pinned images, each container runs what the rendered task definition names.
     let rendered: Option<serde_json::Value> = s
         .pinned_images
