@@ -29,4 +29,5 @@ mod rehearse_cutover;
 mod rehearse_docker;
 mod rehearse_repeat;
 mod rules_cli;
+mod sample_app;
 mod validate_rules;
