@@ -219,14 +219,14 @@ fn make_context(dir: &Path, case: &Case) {
         fs::write(&p, DOCKERFILE).unwrap();
     }
     // Folders get a mode no implied folder has (0755), so a missing folder entry shows.
-    chmod_dirs(dir, dir);
+    chmod_dirs(dir);
 }
 
-fn chmod_dirs(root: &Path, dir: &Path) {
+fn chmod_dirs(dir: &Path) {
     for e in fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if fs::symlink_metadata(&p).unwrap().is_dir() {
-            chmod_dirs(root, &p);
+            chmod_dirs(&p);
             fs::set_permissions(&p, fs::Permissions::from_mode(0o750)).unwrap();
         }
     }

@@ -1,7 +1,7 @@
 //! `cutover dry-run` never opens a network connection: with `AWS_ENDPOINT_URL` (and the proxy
 //! variables) pointing at a listening socket, no connection reaches it, for every way
 //! `from_service` can be switched on. `from_service` is refused with exit 2 unless a template
-//! file is given with `--taskdef`.
+//! file is there to use instead (`--taskdef` or `[taskdef] template`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
@@ -40,8 +40,9 @@ const REFUSED: &str = "`taskdef.from_service`: a dry-run makes no AWS call, and 
 #[test]
 fn from_service_by_flag_env_or_file_is_refused_without_a_connection() {
     let rec = Recorder::new();
-    // The flag.
+    // The flag (no template file configured: with one, the dry-run uses it; see below).
     let sb = offline(Sandbox::sample(), &rec);
+    sb.replace("cutover.toml", "template = \"ecs/taskdef.json\"", "");
     let r = sb.run(&["dry-run", "--from-service"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert_eq!(
@@ -51,6 +52,7 @@ fn from_service_by_flag_env_or_file_is_refused_without_a_connection() {
     assert!(!sb.exists("out"), "nothing written");
     // The environment.
     let sb = offline(Sandbox::sample(), &rec).env("CUTOVER_FROM_SERVICE", "true");
+    sb.replace("cutover.toml", "template = \"ecs/taskdef.json\"", "");
     let r = sb.run(&["dry-run"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert_eq!(
