@@ -159,15 +159,15 @@ fn is_connect_failure(e: &(dyn std::error::Error + 'static)) -> bool {
         })
 }
 
+/// The first error of type `T` in `e`'s source chain, `e` included.
+fn in_chain<'e, T: std::error::Error + 'static>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e T> {
+    std::iter::successors(Some(e), |err| err.source()).find_map(|err| err.downcast_ref::<T>())
+}
+
 fn is_not_connected(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if err.is::<NotConnected>() {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
+    in_chain::<NotConnected>(e).is_some()
 }
 
 /// cutover's retry policy: standard mode with [`MAX_ATTEMPTS`], unless the user chose one through
@@ -336,16 +336,7 @@ where
 
 /// The text of a credentials provider failure somewhere in the chain (found by type).
 fn credentials_error(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(c) =
-            err.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-        {
-            return Some(c.to_string());
-        }
-        cur = err.source();
-    }
-    None
+    in_chain::<aws_credential_types::provider::error::CredentialsError>(e).map(ToString::to_string)
 }
 
 /// One line for an SDK error, by its variant (never by message text).
