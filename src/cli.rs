@@ -65,6 +65,10 @@ pub enum Command {
     /// Rehearse the blue/green cutover on this machine: blue and green behind HAProxy, the
     /// traffic shifted as CodeDeploy would, blue drained and stopped, the probe throughout
     Rehearse(RehearseArgs),
+    /// Deploy the artifact set on this machine as CodeDeploy would: real containers, HAProxy
+    /// with production and test listeners, the AppSpec's hooks, rollback, the probe
+    #[command(subcommand)]
+    Local(LocalCommand),
     /// Check the live AWS setup (ECS, CodeDeploy, load balancer, Lambda hooks, ECR) before a deployment
     Verify(VerifyArgs),
     /// Create, update, start and follow the CodePipeline pipeline
@@ -714,4 +718,144 @@ pub struct BuildspecRunArgs {
     /// Do not check the artifact zips with the validator
     #[arg(long)]
     pub no_validate: bool,
+}
+
+const LOCAL_DEPLOY_AFTER_HELP: &str = "\
+The first deploy creates the local service: the revision starts as blue and serves both \
+listeners. Each later deploy is a blue/green deployment from the revision that serves: \
+BeforeInstall, Install (green started and healthy in the other target group), AfterInstall, \
+AllowTestTraffic, AfterAllowTestTraffic, BeforeAllowTraffic, AllowTraffic (per the deployment \
+configuration), AfterAllowTraffic, then the termination wait and blue stopped. A failed hook, \
+green not healthy within --ready-timeout, an essential container that exits, or Ctrl-C rolls \
+back: both listeners on blue, green removed. Hooks run the commands of [local.functions] in \
+cutover.toml (function name = command, run with sh -c) with CUTOVER_DEPLOYMENT_ID, \
+CUTOVER_LIFECYCLE_EVENT, CUTOVER_TEST_URL and CUTOVER_PRODUCTION_URL set; exit 0 is Succeeded.
+
+Example:
+  cutover build --no-push && cutover local deploy out/ --probe
+  cutover local status && cutover local down
+
+Exit codes: 0 deployed · 1 the deployment failed and was rolled back (or a request failed under \
+--probe) · 2 bad input: an invalid artifact set (nothing started), a hook without a local \
+command, a bad setting · 3 Docker, HAProxy or a registry failed · 130 interrupted (rolled back).";
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Deploy an artifact set (a directory or the zip) to the local service
+    #[command(after_help = LOCAL_DEPLOY_AFTER_HELP)]
+    Deploy(Box<LocalDeployArgs>),
+    /// Show the local service: revision, image, listeners, containers, last deployment
+    Status(LocalArgs),
+    /// Print the serving task's container logs (all containers, or CONTAINER)
+    Logs {
+        #[command(flatten)]
+        local: LocalArgs,
+        /// The container, as the task definition names it
+        container: Option<String>,
+    },
+    /// Stop and remove everything the local service started: containers, network, HAProxy, state
+    Down(LocalArgs),
+}
+
+/// Flags every `cutover local` command takes.
+#[derive(Debug, Args, Clone)]
+pub struct LocalArgs {
+    /// Where the local service keeps its state [default: .cutover/local beside cutover.toml]
+    #[arg(long, value_name = "DIR", env = ev::LOCAL_STATE_DIR)]
+    pub state_dir: Option<PathBuf>,
+
+    /// The Docker CLI
+    #[arg(long, value_name = "PATH", env = ev::LOCAL_DOCKER)]
+    pub docker: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LocalDeployArgs {
+    /// The artifact set: a directory or the zip the Deploy stage receives [default: out/]
+    pub artifacts: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub local: LocalArgs,
+
+    /// Run the probe on the production listener from before Install until blue has stopped;
+    /// a failed request fails the deployment's check (exit 1)
+    #[arg(long)]
+    pub probe: bool,
+
+    /// The probe's requests per second
+    #[arg(long, default_value_t = 100.0, value_name = "RPS")]
+    pub probe_rate: f64,
+
+    /// The path the probe asks for its version
+    #[arg(long, default_value = "/version", value_name = "PATH")]
+    pub probe_path: String,
+
+    /// HAProxy, looked up on PATH, or a path
+    #[arg(long, value_name = "PATH", env = ev::LOCAL_HAPROXY, help_heading = "Local service")]
+    pub haproxy: Option<PathBuf>,
+
+    /// The production listener's port on 127.0.0.1, fixed when the service is created (0: a free port)
+    #[arg(long, env = ev::LOCAL_PRODUCTION_PORT, help_heading = "Local service")]
+    pub production_port: Option<u16>,
+
+    /// The test listener's port (0: a free port)
+    #[arg(long, env = ev::LOCAL_TEST_PORT, help_heading = "Local service")]
+    pub test_port: Option<u16>,
+
+    /// Tasks per task set, each in its own network namespace and target-group slot [default: 1]
+    #[arg(long, env = ev::LOCAL_DESIRED_COUNT, help_heading = "Local service")]
+    pub desired_count: Option<u32>,
+
+    /// CodeDeploy's deployment configuration, e.g. CodeDeployDefault.ECSLinear10PercentEvery1Minutes
+    /// [default: [codedeploy] deployment_config, else ECSAllAtOnce]
+    #[arg(long, value_name = "NAME", env = ev::LOCAL_DEPLOYMENT_CONFIG, help_heading = "Deployment")]
+    pub deployment_config: Option<String>,
+
+    /// How long one of the configuration's minutes lasts here, e.g. 2s [default: 1m]
+    #[arg(long, value_name = "DURATION", env = ev::LOCAL_MINUTE, value_parser = parse_duration, help_heading = "Deployment")]
+    pub minute: Option<std::time::Duration>,
+
+    /// After production has moved, before blue stops [default: 0s]
+    #[arg(long, value_name = "DURATION", env = ev::LOCAL_TERMINATION_WAIT, value_parser = parse_duration, help_heading = "Deployment")]
+    pub termination_wait: Option<std::time::Duration>,
+
+    /// For green to be healthy in its target group before the deployment fails [default: 5m]
+    #[arg(long, value_name = "DURATION", env = ev::LOCAL_READY_TIMEOUT, value_parser = parse_duration, help_heading = "Deployment")]
+    pub ready_timeout: Option<std::time::Duration>,
+
+    /// For a hook to answer before its event fails [default: 1h, as CodeDeploy]
+    #[arg(long, value_name = "DURATION", env = ev::LOCAL_HOOK_TIMEOUT, value_parser = parse_duration, help_heading = "Deployment")]
+    pub hook_timeout: Option<std::time::Duration>,
+
+    /// A target's drain before it is taken out [default: 30s, as pipeline/template.yaml]
+    #[arg(long, value_name = "DURATION", env = ev::LOCAL_DEREGISTRATION_DELAY, value_parser = parse_duration, help_heading = "Target groups")]
+    pub deregistration_delay: Option<std::time::Duration>,
+
+    /// The target groups' health check path [default: /healthz]
+    #[arg(long, value_name = "PATH", env = ev::LOCAL_HEALTH_PATH, help_heading = "Target groups")]
+    pub health_path: Option<String>,
+
+    /// Between health checks [default: 10s]
+    #[arg(long, value_name = "DURATION", env = ev::LOCAL_HEALTH_INTERVAL, value_parser = parse_duration, help_heading = "Target groups")]
+    pub health_interval: Option<std::time::Duration>,
+
+    /// One health check's timeout [default: 5s]
+    #[arg(long, value_name = "DURATION", env = ev::LOCAL_HEALTH_TIMEOUT, value_parser = parse_duration, help_heading = "Target groups")]
+    pub health_timeout: Option<std::time::Duration>,
+
+    /// Checks in a row that make a target healthy [default: 2]
+    #[arg(long, value_name = "N", env = ev::LOCAL_HEALTHY_THRESHOLD, help_heading = "Target groups")]
+    pub healthy_threshold: Option<u32>,
+
+    /// Failed checks in a row that make it unhealthy [default: 3]
+    #[arg(long, value_name = "N", env = ev::LOCAL_UNHEALTHY_THRESHOLD, help_heading = "Target groups")]
+    pub unhealthy_threshold: Option<u32>,
+
+    /// The HTTP codes of a healthy answer: 200, 200,202 or 200-299 [default: 200]
+    #[arg(long, value_name = "CODES", env = ev::LOCAL_HEALTH_MATCHER, help_heading = "Target groups")]
+    pub health_matcher: Option<String>,
+
+    /// A hook function's local command, NAME=COMMAND (adds to [local.functions]; repeatable)
+    #[arg(long = "function", value_name = "NAME=COMMAND", help_heading = "Hooks")]
+    pub functions: Vec<String>,
 }

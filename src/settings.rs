@@ -3,6 +3,8 @@
 //! the key, and what is allowed. Precedence: flag > `CUTOVER_*` variable > cutover.toml >
 //! CodeBuild variable > built-in default. A list given by a flag or variable replaces the file's.
 
+pub mod local;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,8 @@ pub struct ConfigFile {
     pub pipeline: PipelineSection,
     #[serde(default)]
     pub codebuild: CodeBuildSection,
+    #[serde(default)]
+    pub local: LocalSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,6 +90,45 @@ pub struct TaskdefSection {
 pub struct CodeDeploySection {
     pub application: Option<String>,
     pub deployment_group: Option<String>,
+    /// The deployment configuration, e.g. `CodeDeployDefault.ECSAllAtOnce` (`cutover local`'s
+    /// default).
+    pub deployment_config: Option<String>,
+}
+
+/// `[local]`: the local service of `cutover local`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSection {
+    pub state_dir: Option<PathBuf>,
+    pub production_port: Option<u16>,
+    pub test_port: Option<u16>,
+    pub desired_count: Option<u32>,
+    pub deployment_config: Option<String>,
+    pub minute: Option<String>,
+    pub termination_wait: Option<String>,
+    pub ready_timeout: Option<String>,
+    pub hook_timeout: Option<String>,
+    pub deregistration_delay: Option<String>,
+    #[serde(default)]
+    pub health_check: LocalHealthSection,
+    /// Hook function name (as the AppSpec names it) → local command.
+    #[serde(default)]
+    pub functions: std::collections::BTreeMap<String, String>,
+    /// Secret name (the container's `secrets[].name`) → value.
+    #[serde(default)]
+    pub secrets: std::collections::BTreeMap<String, String>,
+}
+
+/// `[local.health_check]`: the target groups' health check.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalHealthSection {
+    pub path: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub healthy_threshold: Option<u32>,
+    pub unhealthy_threshold: Option<u32>,
+    pub matcher: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,6 +9,7 @@ pub mod build;
 pub mod buildspec;
 pub mod codebuild;
 pub mod hooks;
+pub mod local;
 pub mod pipeline;
 pub mod probe;
 pub mod rehearse;
@@ -81,6 +82,7 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
             BuildspecCommand::Run(args) => buildspec::run_cmd(&ctx, &args),
         },
         Command::Rehearse(args) => rehearse::rehearse_cmd(&ctx, args),
+        Command::Local(cmd) => local::local_cmd(&ctx, cmd),
         Command::Verify(args) => verify::verify_cmd(&ctx, args),
         Command::Pipeline(cmd) => match cmd {
             PipelineCommand::Apply(args) => pipeline::apply_cmd(&ctx, args),

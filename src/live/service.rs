@@ -128,6 +128,45 @@ pub async fn fetch_configured_template(
     fetch_template(&aws, cluster, service).await
 }
 
+/// Registers `document` (a RegisterTaskDefinition document, images filled) as CodeDeployToECS
+/// does before it creates the deployment, and returns the new task definition's ARN. The
+/// document goes through the SDK's own model, so a key ECS does not know is refused here too.
+pub async fn register_task_definition(
+    aws: &Aws,
+    document: &serde_json::Value,
+) -> Result<String, LiveError> {
+    use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput as Input;
+    let i = super::model::from_json("taskdef.json", document, Input::deserialize)?;
+    let ecs = aws_sdk_ecs::Client::new(&aws.sdk);
+    let out = ecs
+        .register_task_definition()
+        .set_family(i.family)
+        .set_task_role_arn(i.task_role_arn)
+        .set_execution_role_arn(i.execution_role_arn)
+        .set_network_mode(i.network_mode)
+        .set_container_definitions(i.container_definitions)
+        .set_volumes(i.volumes)
+        .set_placement_constraints(i.placement_constraints)
+        .set_requires_compatibilities(i.requires_compatibilities)
+        .set_cpu(i.cpu)
+        .set_memory(i.memory)
+        .set_tags(i.tags)
+        .set_pid_mode(i.pid_mode)
+        .set_ipc_mode(i.ipc_mode)
+        .set_proxy_configuration(i.proxy_configuration)
+        .set_ephemeral_storage(i.ephemeral_storage)
+        .set_runtime_platform(i.runtime_platform)
+        .set_enable_fault_injection(i.enable_fault_injection)
+        .send()
+        .await
+        .map_err(|e| aws.error(AwsError::new("ecs:RegisterTaskDefinition", &e, false)))?;
+    Ok(out
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .unwrap_or_default()
+        .to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@
 
 pub mod backends;
 pub mod haproxy;
-pub mod plan;
+pub use crate::lifecycle::traffic as plan;
 mod process;
 
 use std::future::Future;

@@ -1,4 +1,4 @@
-//! The traffic-shift schedule of a rehearsal (pure): CodeDeploy's ECS deployment configurations,
+//! The traffic-shift schedule of a deployment (pure): CodeDeploy's ECS deployment configurations,
 //! all at once, canary and linear, turned into timed steps of "this share of traffic to green".
 //!
 //! CodeDeploy counts canary and linear intervals in minutes. A rehearsal on one machine need not

@@ -1,0 +1,287 @@
+//! `cutover local deploy|status|logs|down`: flags to the engine's options, the artifact set read
+//! and checked as CodeDeployToECS reads it, the engine (`crate::local`), and its report.
+
+use anyhow::anyhow;
+
+use super::{interrupted, Ctx};
+use crate::artifacts::read;
+use crate::cli::{LocalArgs, LocalCommand, LocalDeployArgs};
+use crate::lifecycle::DeploymentStatus;
+use crate::local::{self, revision, LocalError};
+use crate::output::{print_json, Exit, Failure, OutputFormat};
+use crate::settings::local as local_settings;
+use crate::validate;
+
+pub(crate) fn local_cmd(ctx: &Ctx, cmd: LocalCommand) -> Result<Exit, Failure> {
+    match cmd {
+        LocalCommand::Deploy(args) => deploy_cmd(ctx, &args),
+        LocalCommand::Status(args) => status_cmd(ctx, &args),
+        LocalCommand::Logs { local, container } => logs_cmd(ctx, &local, container.as_deref()),
+        LocalCommand::Down(args) => down_cmd(ctx, &args),
+    }
+}
+
+fn engine_failure(e: LocalError) -> Failure {
+    match e {
+        LocalError::Interrupted => Failure {
+            exit: Exit::Interrupted,
+            error: anyhow::Error::new(e),
+        },
+        e if e.is_usage() => Failure::usage(e),
+        e => Failure::external(anyhow::Error::new(e).context("running the local service")),
+    }
+}
+
+fn deploy_cmd(ctx: &Ctx, args: &LocalDeployArgs) -> Result<Exit, Failure> {
+    let opts = local_settings::resolve_deploy(args, ctx.config.as_deref(), &ctx.cwd)
+        .map_err(Failure::usage)?;
+    let path = ctx
+        .cwd
+        .join(args.artifacts.clone().unwrap_or_else(|| "out".into()));
+    let shown = super::display_path(&path, &ctx.cwd);
+    let set = read::read_artifact(&path)
+        .map_err(|e| Failure::usage(e.context(format!("reading the artifact set `{shown}`"))))?;
+    // As the Deploy stage would: an invalid set is refused before anything starts.
+    let problems = validate::validate(&set);
+    if validate::has_errors(&problems) {
+        super::artifacts::print_problems(&problems, false);
+        return Err(Failure::usage(anyhow!(
+            "`{shown}` is not a valid artifact set: nothing was started\n  hint: `cutover validate {shown}` shows the same report"
+        )));
+    }
+    let rev = revision::prepare(&set).map_err(|e| Failure::usage(anyhow!("`{shown}`: {e}")))?;
+    let missing = revision::missing_functions(&rev, &opts.functions);
+    if let Some((event, function)) = missing.first() {
+        return Err(Failure::usage(anyhow!(
+            "the AppSpec's {event} hook calls `{function}`, which has no local command: nothing was started\n  hint: add it to cutover.toml:\n    [local.functions]\n    \"{function}\" = \"./scripts/smoke-test.sh\"\n  (or pass --function '{function}=COMMAND')",
+            event = event.as_str()
+        )));
+    }
+    let mut opts = opts;
+    for (container, name, value_from) in rev.spec.secrets() {
+        if opts.secrets.contains_key(name) {
+            continue;
+        }
+        match std::env::var(name) {
+            Ok(v) => {
+                opts.secrets.insert(name.to_string(), v);
+            }
+            Err(_) => {
+                return Err(Failure::usage(anyhow!(
+                    "container `{container}` takes the secret `{name}` from `{value_from}`, which cannot be read here: nothing was started\n  hint: add it to cutover.toml as [local.secrets] {name} = \"...\", or set {name} in the environment"
+                )))
+            }
+        }
+    }
+    // With an endpoint (moto in the tests), register the task definition as the action does.
+    let arn = match std::env::var(crate::env_vars::AWS_ENDPOINT_URL) {
+        Ok(endpoint) if !endpoint.is_empty() => Some(ctx.block_on(async {
+            let sdk = crate::aws::sdk_config(None).await;
+            let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+            let aws = crate::live::Aws { sdk, region };
+            crate::live::service::register_task_definition(&aws, &rev.taskdef)
+                .await
+                .map_err(|e| {
+                    Failure::external(
+                        anyhow::Error::new(e)
+                            .context(format!("registering taskdef.json at {endpoint}")),
+                    )
+                })
+        })?),
+        _ => None,
+    };
+    if let Some(arn) = &arn {
+        if !ctx.quiet {
+            eprintln!("local: registered {arn}");
+        }
+    }
+    let quiet = ctx.quiet;
+    let progress = move |line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    let outcome = ctx
+        .block_on(local::deploy(&opts, &rev, arn, interrupted(), &progress))
+        .map_err(engine_failure)?;
+    let d = &outcome.deployment;
+    let probe_failed = outcome
+        .probe
+        .as_ref()
+        .is_some_and(|p| p.summary.failed > 0 || p.summary.total == 0);
+    match ctx.output {
+        OutputFormat::Json => print_json(&outcome),
+        OutputFormat::Text => {
+            crate::say!(
+                "deployment   {} {:?}{}",
+                d.id,
+                d.status,
+                if outcome.created && d.status == DeploymentStatus::Succeeded {
+                    " (the service was created: this revision serves)"
+                } else {
+                    ""
+                }
+            );
+            crate::say!(
+                "revision     {} {}",
+                outcome.revision,
+                outcome.image.as_deref().unwrap_or("")
+            );
+            crate::say!("production   {}", outcome.production_url);
+            crate::say!("test         {}", outcome.test_url);
+            for e in &d.events {
+                let took = match (e.start_unix_us, e.end_unix_us) {
+                    (Some(a), Some(b)) => {
+                        format!("{:>8.0} ms", b.saturating_sub(a) as f64 / 1000.0)
+                    }
+                    _ => String::new(),
+                };
+                crate::say!(
+                    "  {:<22} {:<10} {took:>11}  {}",
+                    e.name.as_str(),
+                    format!("{:?}", e.status),
+                    e.message.as_deref().unwrap_or("")
+                );
+            }
+            if let Some(err) = &d.error {
+                crate::say!(
+                    "error        {} at {}: {}",
+                    err.code,
+                    err.event,
+                    err.message
+                );
+            }
+            if d.rolled_back {
+                crate::say!("rolled back  production and test listeners on the original revision; the replacement was removed");
+            }
+            if let Some(p) = &outcome.probe {
+                crate::say!(
+                    "probe        {} requests, {} failed, versions {}",
+                    p.summary.total,
+                    p.summary.failed,
+                    p.versions.join(" → ")
+                );
+                for f in &p.failures {
+                    crate::say!(
+                        "  failed     {} during {} at green {} %",
+                        f.count,
+                        f.event.map_or("(before the first event)", |e| e.as_str()),
+                        f.green_percent
+                    );
+                }
+                crate::say!("records      {}", p.records_file.display());
+                crate::say!("picture      {}", p.svg_file.display());
+            }
+            crate::say!("report       {}", outcome.report_file.display());
+        }
+    }
+    Ok(match d.status {
+        DeploymentStatus::Stopped => Exit::Interrupted,
+        DeploymentStatus::Succeeded if !probe_failed => Exit::Ok,
+        _ => Exit::CheckFailed,
+    })
+}
+
+fn common(ctx: &Ctx, args: &LocalArgs) -> Result<local_settings::LocalCommon, Failure> {
+    local_settings::resolve_common(args, ctx.config.as_deref(), &ctx.cwd).map_err(Failure::usage)
+}
+
+fn no_service(c: &local_settings::LocalCommon) -> Failure {
+    Failure::usage(anyhow!(
+        "no local service in `{}`\n  hint: `cutover local deploy` creates it",
+        c.state_dir.display()
+    ))
+}
+
+fn status_cmd(ctx: &Ctx, args: &LocalArgs) -> Result<Exit, Failure> {
+    let c = common(ctx, args)?;
+    let status = ctx
+        .block_on(local::status(&c.state_dir, &c.docker))
+        .map_err(engine_failure)?
+        .ok_or_else(|| no_service(&c))?;
+    match ctx.output {
+        OutputFormat::Json => print_json(&status),
+        OutputFormat::Text => {
+            crate::say!(
+                "revision     {}",
+                status
+                    .revision
+                    .map_or("(none serves)".to_string(), |r| r.to_string())
+            );
+            crate::say!("image        {}", status.image.as_deref().unwrap_or("-"));
+            crate::say!("production   {}", status.listeners.production);
+            crate::say!("test         {}", status.listeners.test);
+            for k in &status.containers {
+                crate::say!(
+                    "  task {:<8} {:<16} {:<8} {} {}",
+                    k.task,
+                    k.name,
+                    k.state,
+                    k.id,
+                    k.image
+                );
+            }
+            if let Some(d) = &status.last_deployment {
+                crate::say!(
+                    "last         {} {:?} ({} → revision {})",
+                    d.id,
+                    d.status,
+                    d.deployment_config,
+                    d.to_revision
+                );
+                if let Some(e) = &d.error {
+                    crate::say!("  error      {} at {}: {}", e.code, e.event, e.message);
+                }
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn logs_cmd(ctx: &Ctx, args: &LocalArgs, container: Option<&str>) -> Result<Exit, Failure> {
+    let c = common(ctx, args)?;
+    let logs = ctx
+        .block_on(local::logs(&c.state_dir, &c.docker, container))
+        .map_err(engine_failure)?
+        .ok_or_else(|| no_service(&c))?;
+    if logs.is_empty() {
+        return Err(Failure::usage(anyhow!(
+            "no serving container named `{}`\n  hint: `cutover local status` lists them",
+            container.unwrap_or("")
+        )));
+    }
+    let many = logs.len() > 1;
+    for (task, name, text) in logs {
+        if many {
+            crate::output::say_raw(&format!("==> task {task} container {name} <==\n"));
+        }
+        crate::output::say_raw(&text);
+    }
+    Ok(Exit::Ok)
+}
+
+fn down_cmd(ctx: &Ctx, args: &LocalArgs) -> Result<Exit, Failure> {
+    let c = common(ctx, args)?;
+    let removed = ctx
+        .block_on(local::down(&c.state_dir, &c.docker))
+        .map_err(engine_failure)?;
+    match ctx.output {
+        OutputFormat::Json => print_json(&removed),
+        OutputFormat::Text => {
+            if !ctx.quiet {
+                crate::say!(
+                    "removed {} container(s), {} network(s){}{}",
+                    removed.containers,
+                    removed.networks,
+                    if removed.haproxy { ", HAProxy" } else { "" },
+                    if removed.had_state {
+                        ""
+                    } else {
+                        " (there was no local service)"
+                    }
+                );
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}

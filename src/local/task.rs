@@ -1,0 +1,382 @@
+//! One task run as Fargate runs it, on Docker: a pause container holds the task's network
+//! namespace (awsvpc: every container shares `localhost`) and publishes its ports on
+//! 127.0.0.1; the containers start in `dependsOn` order, each when its conditions hold; the
+//! container health checks run inside the containers (`docker exec`) with ECS's interval,
+//! timeout, retries and start period; an essential container that exits stops the task; a stop
+//! is SIGTERM, then SIGKILL after the container's `stopTimeout`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::docker::{self, Docker};
+use super::state::{ContainerState, TaskState};
+use super::taskdef::{Condition, ContainerSpec, EnvValue, HealthCheck, TaskSpec};
+use super::LocalError;
+
+const POLL: Duration = Duration::from_millis(50);
+
+/// A container health check's status, as ECS reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Health {
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+/// A task being started or running, with its health checkers.
+pub struct Task {
+    pub state: TaskState,
+    health: BTreeMap<String, Arc<Mutex<Health>>>,
+    checkers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        for c in &self.checkers {
+            c.abort();
+        }
+    }
+}
+
+/// What a task needs to start.
+pub struct Launch<'a> {
+    pub docker: &'a Docker,
+    pub spec: &'a TaskSpec,
+    pub service: &'a str,
+    pub network: &'a str,
+    pub revision: u32,
+    /// Task number within the service, for names.
+    pub task_id: String,
+    pub slot: u32,
+    /// The load-balanced container port (the AppSpec's `ContainerPort`).
+    pub lb_port: u16,
+    /// Secret values by variable name.
+    pub secrets: &'a BTreeMap<String, String>,
+    /// How long a dependency condition may take.
+    pub timeout: Duration,
+}
+
+/// Why a task is not healthy, or stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trouble {
+    /// An essential container exited.
+    EssentialExited { container: String, code: i32 },
+    /// A container health check failed `retries` times.
+    Unhealthy { container: String },
+}
+
+impl std::fmt::Display for Trouble {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trouble::EssentialExited { container, code } => {
+                write!(
+                    f,
+                    "essential container `{container}` exited with code {code}"
+                )
+            }
+            Trouble::Unhealthy { container } => {
+                write!(
+                    f,
+                    "container `{container}` is UNHEALTHY by its health check"
+                )
+            }
+        }
+    }
+}
+
+impl Task {
+    /// Starts the task's containers in order. On an error, what was started is removed.
+    pub async fn start(l: &Launch<'_>) -> Result<Task, LocalError> {
+        let mut task = Task {
+            state: TaskState {
+                id: l.task_id.clone(),
+                pause: String::new(),
+                host_port: 0,
+                slot: l.slot,
+                containers: Vec::new(),
+            },
+            health: BTreeMap::new(),
+            checkers: Vec::new(),
+        };
+        match task.start_inner(l).await {
+            Ok(()) => Ok(task),
+            Err(e) => {
+                task.remove(l.docker).await;
+                Err(e)
+            }
+        }
+    }
+
+    fn labels(l: &Launch<'_>, container: &str) -> Vec<String> {
+        [
+            format!("{}={}", docker::SERVICE_LABEL, l.service),
+            format!("{}={}", docker::REVISION_LABEL, l.revision),
+            format!("{}={}", docker::TASK_LABEL, l.task_id),
+            format!("{}={container}", docker::CONTAINER_LABEL),
+        ]
+        .into_iter()
+        .flat_map(|v| ["--label".to_string(), v])
+        .collect()
+    }
+
+    async fn start_inner(&mut self, l: &Launch<'_>) -> Result<(), LocalError> {
+        let base = format!("cutover-local-{}-{}", l.service, l.task_id);
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--detach".into(),
+            "--name".into(),
+            format!("{base}-pause"),
+            "--network".into(),
+            l.network.to_string(),
+        ];
+        args.extend(Self::labels(l, "pause"));
+        for p in &l.spec.ports {
+            args.extend(["--publish".into(), format!("127.0.0.1::{p}")]);
+        }
+        args.push(super::pause::IMAGE.into());
+        let id = l.docker.run_with(&args, &[], None).await?;
+        self.state.pause = id.trim().to_string();
+        self.state.host_port = l
+            .docker
+            .published_port(&self.state.pause, l.lb_port)
+            .await?;
+        for c in &l.spec.containers {
+            self.wait_dependencies(l, c).await?;
+            self.start_container(l, c, &base).await?;
+        }
+        Ok(())
+    }
+
+    async fn start_container(
+        &mut self,
+        l: &Launch<'_>,
+        c: &ContainerSpec,
+        base: &str,
+    ) -> Result<(), LocalError> {
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--detach".into(),
+            "--name".into(),
+            format!("{base}-{}", c.name),
+            "--network".into(),
+            format!("container:{}", self.state.pause),
+        ];
+        args.extend(Self::labels(l, &c.name));
+        let mut envs = Vec::new();
+        for (k, v) in &c.env {
+            let value = match v {
+                EnvValue::Plain(s) => s.clone(),
+                EnvValue::Secret { .. } => l.secrets.get(k).cloned().unwrap_or_default(),
+            };
+            // The value travels in the CLI's environment, never on its command line.
+            args.extend(["--env".into(), k.clone()]);
+            envs.push((k.clone(), value));
+        }
+        args.extend(c.options.iter().cloned());
+        args.push(c.image.clone());
+        args.extend(c.args.iter().cloned());
+        let id = l
+            .docker
+            .run_with(&args, &envs, None)
+            .await
+            .map_err(|e| match e {
+                LocalError::Docker { stderr, .. } => LocalError::ContainerStart {
+                    container: c.name.clone(),
+                    image: c.image.clone(),
+                    stderr,
+                },
+                e => e,
+            })?;
+        let id = id.trim().to_string();
+        if let Some(h) = &c.health {
+            let status = Arc::new(Mutex::new(Health::Unknown));
+            self.health.insert(c.name.clone(), status.clone());
+            self.checkers.push(tokio::spawn(run_health(
+                l.docker.clone(),
+                id.clone(),
+                h.clone(),
+                status,
+            )));
+        }
+        self.state.containers.push(ContainerState {
+            name: c.name.clone(),
+            id,
+            image: c.image.clone(),
+            essential: c.essential,
+        });
+        Ok(())
+    }
+
+    /// Waits until every `dependsOn` condition of `c` holds.
+    async fn wait_dependencies(&self, l: &Launch<'_>, c: &ContainerSpec) -> Result<(), LocalError> {
+        let deadline = Instant::now() + l.timeout;
+        for (on, cond) in &c.depends_on {
+            let dep = self
+                .state
+                .containers
+                .iter()
+                .find(|d| &d.name == on)
+                .map(|d| d.id.clone())
+                .unwrap_or_default();
+            loop {
+                let state = l.docker.states(&[&dep]).await?.into_iter().next();
+                let held = match (cond, &state) {
+                    (_, None) => false,
+                    (Condition::Start, Some(_)) => true,
+                    (Condition::Complete, Some(s)) => s.exited(),
+                    (Condition::Success, Some(s)) if s.exited() && s.exit_code != 0 => {
+                        return Err(LocalError::Dependency {
+                            container: c.name.clone(),
+                            on: on.clone(),
+                            why: format!("SUCCESS, but `{on}` exited with code {}", s.exit_code),
+                        })
+                    }
+                    (Condition::Success, Some(s)) => s.exited(),
+                    (Condition::Healthy, Some(s)) => {
+                        if s.exited() {
+                            return Err(LocalError::Dependency {
+                                container: c.name.clone(),
+                                on: on.clone(),
+                                why: format!(
+                                    "HEALTHY, but `{on}` exited with code {}",
+                                    s.exit_code
+                                ),
+                            });
+                        }
+                        self.health(on) == Some(Health::Healthy)
+                    }
+                };
+                if held {
+                    break;
+                }
+                if self.health(on) == Some(Health::Unhealthy) {
+                    return Err(LocalError::Dependency {
+                        container: c.name.clone(),
+                        on: on.clone(),
+                        why: format!("{cond:?}, but `{on}` is UNHEALTHY"),
+                    });
+                }
+                if Instant::now() >= deadline {
+                    return Err(LocalError::Dependency {
+                        container: c.name.clone(),
+                        on: on.clone(),
+                        why: format!("{cond:?} did not hold within {} s", l.timeout.as_secs_f64()),
+                    });
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// A container's health-check status (`None` without a health check).
+    pub fn health(&self, container: &str) -> Option<Health> {
+        self.health
+            .get(container)
+            .map(|h| *h.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Every container with a health check is HEALTHY (ECS's task health: all essential
+    /// containers' checks pass).
+    pub fn healthy(&self) -> bool {
+        self.state
+            .containers
+            .iter()
+            .filter(|c| c.essential)
+            .all(|c| self.health(&c.name).map_or(true, |h| h == Health::Healthy))
+    }
+
+    /// What is wrong with the task now, if anything.
+    pub async fn trouble(&self, docker: &Docker) -> Result<Option<Trouble>, LocalError> {
+        check(docker, &self.state).await.map(|t| {
+            t.or_else(|| {
+                self.state
+                    .containers
+                    .iter()
+                    .filter(|c| c.essential)
+                    .find(|c| self.health(&c.name) == Some(Health::Unhealthy))
+                    .map(|c| Trouble::Unhealthy {
+                        container: c.name.clone(),
+                    })
+            })
+        })
+    }
+
+    /// Removes everything of the task at once (SIGKILL): for a task that never served.
+    pub async fn remove(&mut self, docker: &Docker) {
+        for c in &self.checkers {
+            c.abort();
+        }
+        remove(docker, &self.state).await;
+    }
+}
+
+/// An essential container of `task` that has exited, if one has (a container that is gone
+/// counts as exited).
+pub async fn check(docker: &Docker, task: &TaskState) -> Result<Option<Trouble>, LocalError> {
+    let ids: Vec<&str> = task.containers.iter().map(|c| c.id.as_str()).collect();
+    let states = docker.states(&ids).await?;
+    for c in task.containers.iter().filter(|c| c.essential) {
+        match states.iter().find(|s| s.id == c.id) {
+            Some(s) if !s.exited() => {}
+            Some(s) => {
+                return Ok(Some(Trouble::EssentialExited {
+                    container: c.name.clone(),
+                    code: s.exit_code,
+                }))
+            }
+            None => {
+                return Ok(Some(Trouble::EssentialExited {
+                    container: c.name.clone(),
+                    code: -1,
+                }))
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Stops a task as ECS does: every container gets SIGTERM and its own `stopTimeout`, in reverse
+/// start order (dependents first), then everything is removed.
+pub async fn stop(docker: &Docker, task: &TaskState, grace: &BTreeMap<String, Duration>) {
+    for c in task.containers.iter().rev() {
+        let g = grace
+            .get(&c.name)
+            .copied()
+            .unwrap_or(super::taskdef::DEFAULT_STOP_TIMEOUT);
+        docker.stop(&c.id, g).await;
+    }
+    remove(docker, task).await;
+}
+
+async fn remove(docker: &Docker, task: &TaskState) {
+    let mut ids: Vec<&str> = task.containers.iter().map(|c| c.id.as_str()).collect();
+    if !task.pause.is_empty() {
+        ids.push(&task.pause);
+    }
+    docker.remove(&ids).await;
+}
+
+/// ECS's container health check: every `interval`, the command with `timeout`; HEALTHY after a
+/// success, UNHEALTHY after `retries` failures in a row outside the start period.
+async fn run_health(docker: Docker, id: String, h: HealthCheck, status: Arc<Mutex<Health>>) {
+    let started = Instant::now();
+    let mut failures = 0u32;
+    loop {
+        let ok = docker.exec(&id, &h.exec, h.timeout).await == Some(0);
+        let next = if ok {
+            failures = 0;
+            Some(Health::Healthy)
+        } else if started.elapsed() >= h.start_period {
+            failures += 1;
+            (failures >= h.retries.max(1)).then_some(Health::Unhealthy)
+        } else {
+            None
+        };
+        if let Some(n) = next {
+            *status.lock().unwrap_or_else(|p| p.into_inner()) = n;
+        }
+        tokio::time::sleep(h.interval).await;
+    }
+}

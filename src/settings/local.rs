@@ -1,0 +1,316 @@
+//! `cutover local`'s settings: the flags (and their `CUTOVER_LOCAL_*` variables) over
+//! cutover.toml's `[local]` over the defaults, resolved and checked once into the engine's
+//! [`crate::local::Options`]. The defaults of the target groups' health check and drain are
+//! pipeline/template.yaml's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{find_config, load_file, ConfigFile, SettingError, SettingsError, Source};
+use crate::cli::{parse_duration, LocalArgs, LocalDeployArgs};
+use crate::lifecycle::traffic::{Plan, Strategy};
+use crate::local::{lb::HealthCheck, Options, ProbeSpec};
+
+/// Where the state lives when nothing says: beside the config file, else in the working
+/// directory.
+pub const DEFAULT_STATE_DIR: &str = ".cutover/local";
+
+/// The state directory and the Docker CLI: what every `cutover local` command needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalCommon {
+    pub state_dir: PathBuf,
+    pub docker: PathBuf,
+}
+
+fn file(config: Option<&Path>, cwd: &Path) -> Result<(ConfigFile, Option<PathBuf>), SettingsError> {
+    match find_config(config, cwd) {
+        Some(p) => Ok((load_file(&p)?.0, Some(p))),
+        None => Ok((ConfigFile::default(), None)),
+    }
+}
+
+/// The state directory and the Docker CLI.
+pub fn resolve_common(
+    args: &LocalArgs,
+    config: Option<&Path>,
+    cwd: &Path,
+) -> Result<LocalCommon, SettingsError> {
+    let (f, path) = file(config, cwd)?;
+    Ok(common(args, &f, path.as_deref(), cwd))
+}
+
+fn common(args: &LocalArgs, f: &ConfigFile, path: Option<&Path>, cwd: &Path) -> LocalCommon {
+    let base = path
+        .and_then(Path::parent)
+        .map(|p| cwd.join(p))
+        .unwrap_or_else(|| cwd.to_path_buf());
+    let state_dir = match (&args.state_dir, &f.local.state_dir) {
+        (Some(d), _) => cwd.join(d),
+        (None, Some(d)) => base.join(d),
+        (None, None) => base.join(DEFAULT_STATE_DIR),
+    };
+    LocalCommon {
+        state_dir,
+        docker: args
+            .docker
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("docker")),
+    }
+}
+
+/// Every setting of `cutover local deploy`, checked: all the invalid ones at once.
+pub fn resolve_deploy(
+    args: &LocalDeployArgs,
+    config: Option<&Path>,
+    cwd: &Path,
+) -> Result<Options, SettingsError> {
+    let (f, path) = file(config, cwd)?;
+    let c = common(&args.local, &f, path.as_deref(), cwd);
+    let l = &f.local;
+    let mut errors = Vec::new();
+    let file_source = |key: &str| {
+        Source::File {
+            path: path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("cutover.toml")),
+            line: None,
+        }
+        .with_key(key)
+    };
+    let mut duration =
+        |flag: Option<Duration>, key: &str, value: &Option<String>, default: Duration| {
+            if let Some(d) = flag {
+                return d;
+            }
+            match value {
+                None => default,
+                Some(v) => match parse_duration(v) {
+                    Ok(d) => d,
+                    Err(message) => {
+                        let (source, key) = file_source(key);
+                        errors.push(SettingError {
+                            source,
+                            key,
+                            message,
+                            hint: Some("write a duration such as 500ms, 30s or 2m".into()),
+                        });
+                        default
+                    }
+                },
+            }
+        };
+    let minute = duration(
+        args.minute,
+        "local.minute",
+        &l.minute,
+        Duration::from_secs(60),
+    );
+    let termination_wait = duration(
+        args.termination_wait,
+        "local.termination_wait",
+        &l.termination_wait,
+        Duration::ZERO,
+    );
+    let ready_timeout = duration(
+        args.ready_timeout,
+        "local.ready_timeout",
+        &l.ready_timeout,
+        Duration::from_secs(300),
+    );
+    let hook_timeout = duration(
+        args.hook_timeout,
+        "local.hook_timeout",
+        &l.hook_timeout,
+        Duration::from_secs(3600),
+    );
+    let deregistration_delay = duration(
+        args.deregistration_delay,
+        "local.deregistration_delay",
+        &l.deregistration_delay,
+        Duration::from_secs(30),
+    );
+    let h = &l.health_check;
+    let interval = duration(
+        args.health_interval,
+        "local.health_check.interval",
+        &h.interval,
+        Duration::from_secs(10),
+    );
+    let timeout = duration(
+        args.health_timeout,
+        "local.health_check.timeout",
+        &h.timeout,
+        Duration::from_secs(5),
+    );
+    let flag = |name: &'static str, env_name: &'static str| Source::Flag {
+        flag: name,
+        env: env_name,
+    };
+    let mut bad = |source: Source, key: &str, message: String, hint: &str| {
+        errors.push(SettingError {
+            source,
+            key: key.to_string(),
+            message,
+            hint: Some(hint.to_string()),
+        })
+    };
+    if minute.is_zero() {
+        bad(
+            flag("--minute", crate::env_vars::LOCAL_MINUTE),
+            "local.minute",
+            "must be longer than zero".into(),
+            "e.g. 2s, so ECSCanary10Percent5Minutes shifts the rest after 10 s",
+        );
+    }
+    if interval.is_zero() || timeout.is_zero() {
+        bad(
+            flag("--health-interval", crate::env_vars::LOCAL_HEALTH_INTERVAL),
+            "local.health_check.interval",
+            "the health check's interval and timeout must be longer than zero".into(),
+            "e.g. interval = \"200ms\"",
+        );
+    }
+    let config_name = args
+        .deployment_config
+        .clone()
+        .or_else(|| l.deployment_config.clone())
+        .or_else(|| f.codedeploy.deployment_config.clone())
+        .unwrap_or_else(|| "CodeDeployDefault.ECSAllAtOnce".into());
+    let strategy = match config_name.parse::<Strategy>() {
+        Ok(s) => s,
+        Err(e) => {
+            let source = if args.deployment_config.is_some() {
+                flag(
+                    "--deployment-config",
+                    crate::env_vars::LOCAL_DEPLOYMENT_CONFIG,
+                )
+            } else {
+                file_source("local.deployment_config").0
+            };
+            bad(
+                source,
+                "local.deployment_config",
+                e.reason.clone(),
+                "use a CodeDeploy ECS name such as CodeDeployDefault.ECSAllAtOnce, ECSCanary10Percent5Minutes or ECSLinear10PercentEvery1Minutes",
+            );
+            Strategy::AllAtOnce
+        }
+    };
+    let desired_count = args.desired_count.or(l.desired_count).unwrap_or(1);
+    if desired_count == 0 || desired_count > crate::local::lb::SLOTS {
+        bad(
+            flag("--desired-count", crate::env_vars::LOCAL_DESIRED_COUNT),
+            "local.desired_count",
+            format!(
+                "{desired_count} tasks: the local service runs 1 to {}",
+                crate::local::lb::SLOTS
+            ),
+            "set desired_count between 1 and 16",
+        );
+    }
+    let matcher = args
+        .health_matcher
+        .clone()
+        .or_else(|| h.matcher.clone())
+        .unwrap_or_else(|| "200".into());
+    if crate::local::lb::matcher_regex(&matcher).is_none() {
+        bad(
+            flag("--health-matcher", crate::env_vars::LOCAL_HEALTH_MATCHER),
+            "local.health_check.matcher",
+            format!("`{matcher}` is not an ALB matcher"),
+            "write codes from 200 to 499: 200, 200,202 or 200-299",
+        );
+    }
+    let health_path = args
+        .health_path
+        .clone()
+        .or_else(|| h.path.clone())
+        .unwrap_or_else(|| "/healthz".into());
+    for (key, p) in [
+        ("local.health_check.path", &health_path),
+        ("--probe-path", &args.probe_path),
+    ] {
+        if !p.starts_with('/') || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            bad(
+                Source::Default,
+                key,
+                format!("`{p}` is not a path"),
+                "a path starts with / and has no spaces",
+            );
+        }
+    }
+    if !(args.probe_rate.is_finite() && args.probe_rate > 0.0 && args.probe_rate <= 1e5) {
+        bad(
+            Source::Default,
+            "--probe-rate",
+            format!("`{}` requests per second", args.probe_rate),
+            "a rate from 0.001 to 100000",
+        );
+    }
+    let mut functions: BTreeMap<String, String> = l.functions.clone();
+    for f in &args.functions {
+        match f.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+                functions.insert(k.trim().to_string(), v.to_string());
+            }
+            _ => bad(
+                Source::Default,
+                "--function",
+                format!("`{f}` is not NAME=COMMAND"),
+                "e.g. --function 'smoke=./scripts/smoke.sh'",
+            ),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(SettingsError::Invalid(errors));
+    }
+    Ok(Options {
+        state_dir: c.state_dir,
+        docker: c.docker,
+        haproxy: args
+            .haproxy
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("haproxy")),
+        production_port: args.production_port.or(l.production_port).unwrap_or(0),
+        test_port: args.test_port.or(l.test_port).unwrap_or(0),
+        desired_count,
+        plan: Plan {
+            strategy,
+            interval: minute,
+        },
+        termination_wait,
+        health: HealthCheck {
+            path: health_path,
+            interval,
+            timeout,
+            healthy_threshold: args
+                .healthy_threshold
+                .or(h.healthy_threshold)
+                .unwrap_or(2)
+                .max(1),
+            unhealthy_threshold: args
+                .unhealthy_threshold
+                .or(h.unhealthy_threshold)
+                .unwrap_or(3)
+                .max(1),
+            matcher,
+        },
+        deregistration_delay,
+        functions,
+        secrets: l.secrets.clone(),
+        hook_timeout,
+        ready_timeout,
+        probe: args.probe.then(|| ProbeSpec {
+            rate: crate::probe::Rate::Fixed(args.probe_rate),
+            path: args.probe_path.clone(),
+            timeout: Duration::from_secs(2),
+        }),
+    })
+}
+
+impl Source {
+    fn with_key(self, key: &str) -> (Source, String) {
+        (self, key.to_string())
+    }
+}
