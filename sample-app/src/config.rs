@@ -10,6 +10,8 @@ use std::time::Duration;
 pub const ENV_PORT: &str = "PORT";
 /// How long a SIGTERM drain may take before the process exits anyway.
 pub const ENV_SHUTDOWN_TIMEOUT_MS: &str = "SHUTDOWN_TIMEOUT_MS";
+/// A dependency (a sidecar on `localhost`, say): `/healthz` answers 503 while it refuses TCP.
+pub const ENV_UPSTREAM_ADDR: &str = "UPSTREAM_ADDR";
 
 const DEFAULT_PORT: u16 = 8080;
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(10_000);
@@ -31,6 +33,7 @@ Options:
 
 Environment:
   SHUTDOWN_TIMEOUT_MS   Longest SIGTERM drain before exiting anyway [default: 10000]
+  UPSTREAM_ADDR         IP:PORT that must accept TCP for /healthz to answer 200 [default: none]
 
 Endpoints: GET /version, GET /healthz, GET /slow?ms=<N> (N capped at 30000)
 ";
@@ -39,6 +42,8 @@ Endpoints: GET /version, GET /healthz, GET /slow?ms=<N> (N capped at 30000)
 pub struct Config {
     pub addr: SocketAddr,
     pub shutdown_timeout: Duration,
+    /// `/healthz` is 200 only while this accepts a TCP connection.
+    pub upstream: Option<SocketAddr>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -118,10 +123,19 @@ pub fn parse(
         }
         None => DEFAULT_SHUTDOWN_TIMEOUT,
     };
+    let upstream = match env(ENV_UPSTREAM_ADDR) {
+        Some(value) => Some(value.trim().parse().map_err(|_| ConfigError::Invalid {
+            what: ENV_UPSTREAM_ADDR,
+            value,
+            expected: "an address such as 127.0.0.1:9000",
+        })?),
+        None => None,
+    };
     let ip = bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     Ok(Parsed::Run(Config {
         addr: SocketAddr::new(ip, port),
         shutdown_timeout,
+        upstream,
     }))
 }
 
@@ -176,6 +190,16 @@ mod tests {
             9000
         );
         assert_eq!(config(&[], &[("PORT", "9100")]).addr.port(), 9100);
+    }
+
+    #[test]
+    fn upstream_is_an_address() {
+        assert_eq!(config(&[], &[]).upstream, None);
+        assert_eq!(
+            config(&[], &[("UPSTREAM_ADDR", "127.0.0.1:9000")]).upstream,
+            Some("127.0.0.1:9000".parse().expect("addr"))
+        );
+        assert!(run(&[], &[("UPSTREAM_ADDR", "localhost")]).is_err());
     }
 
     #[test]

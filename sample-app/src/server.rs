@@ -41,6 +41,9 @@ pub enum Outcome {
     TimedOut,
 }
 
+/// `UPSTREAM_ADDR`, set once at start.
+static UPSTREAM: std::sync::OnceLock<Option<std::net::SocketAddr>> = std::sync::OnceLock::new();
+
 /// Serves until SIGTERM or SIGINT, then drains.
 pub fn run(config: &Config) -> io::Result<Outcome> {
     let listener = TcpListener::bind(config.addr).map_err(|err| {
@@ -56,6 +59,7 @@ pub fn run(config: &Config) -> io::Result<Outcome> {
     );
 
     let version_body: Arc<str> = routes::version_body(VERSION).into();
+    let _ = UPSTREAM.set(config.upstream);
     let tracker = Arc::new(Tracker::default());
     while !signal::requested() {
         if let Err(err) = signal::wait_for_connection_or_signal(listener.as_raw_fd()) {
@@ -135,7 +139,12 @@ fn serve_connection(stream: TcpStream, version_body: &str) {
             return conn.close();
         }
 
-        let routed = routes::route(&head.method, &head.target, version_body);
+        let mut routed = routes::route(&head.method, &head.target, version_body);
+        if let (Some(Some(up)), true) = (UPSTREAM.get(), head.target.starts_with("/healthz")) {
+            if TcpStream::connect_timeout(up, Duration::from_millis(500)).is_err() {
+                routed.response = Response::text(503, format!("upstream {up} refuses connections"));
+            }
+        }
         if !routed.delay.is_zero() {
             thread::sleep(routed.delay);
         }
