@@ -209,9 +209,9 @@ pub(crate) fn print_problems(problems: &[Problem], quiet: bool) {
 
 #[derive(Debug, Serialize)]
 pub(crate) struct ValidateReport {
-    valid: bool,
-    files: Vec<String>,
-    problems: Vec<Problem>,
+    pub(crate) valid: bool,
+    pub(crate) files: Vec<String>,
+    pub(crate) problems: Vec<Problem>,
 }
 
 pub(crate) fn validate_cmd(ctx: &Ctx, args: &ValidateArgs) -> Result<Exit, Failure> {

@@ -44,7 +44,14 @@ fn deploy_cmd(ctx: &Ctx, args: &LocalDeployArgs) -> Result<Exit, Failure> {
     // As the Deploy stage would: an invalid set is refused before anything starts.
     let problems = validate::validate(&set);
     if validate::has_errors(&problems) {
-        super::artifacts::print_problems(&problems, false);
+        match ctx.output {
+            OutputFormat::Json => print_json(&super::artifacts::ValidateReport {
+                valid: false,
+                files: set.names().iter().map(|n| n.to_string()).collect(),
+                problems,
+            }),
+            OutputFormat::Text => super::artifacts::print_problems(&problems, false),
+        }
         return Err(Failure::usage(anyhow!(
             "`{shown}` is not a valid artifact set: nothing was started\n  hint: `cutover validate {shown}` shows the same report"
         )));

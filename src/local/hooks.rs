@@ -18,6 +18,10 @@ pub struct HookCall<'a> {
     pub execution_id: String,
     pub test_url: String,
     pub production_url: String,
+    /// The label value on the service's containers (`cutover.local.service`) and green's
+    /// revision, so a hook can find green's containers (`docker ps --filter label=…`).
+    pub service: &'a str,
+    pub revision: u32,
     pub log: PathBuf,
     pub timeout: Duration,
 }
@@ -59,6 +63,8 @@ pub async fn run(call: &HookCall<'_>) -> HookResult {
         .env("CUTOVER_HOOK_FUNCTION", call.function)
         .env("CUTOVER_TEST_URL", &call.test_url)
         .env("CUTOVER_PRODUCTION_URL", &call.production_url)
+        .env("CUTOVER_LOCAL_SERVICE", call.service)
+        .env("CUTOVER_LOCAL_REVISION", call.revision.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(err))

@@ -180,6 +180,8 @@ pub struct DeployOutcome {
     pub created: bool,
     pub revision: u32,
     pub image: Option<String>,
+    /// What RegisterTaskDefinition answered, when an endpoint was set.
+    pub task_definition_arn: Option<String>,
     pub production_url: String,
     pub test_url: String,
     /// What was done differently from Fargate and CodeDeploy, one line each.
@@ -456,6 +458,8 @@ impl Run<'_> {
             execution_id: format!("{}-{}", self.id, e.as_str()),
             test_url: self.test_url(),
             production_url: self.production_url(),
+            service: &self.state.key,
+            revision: self.number,
             log: dir.join(format!("hook-{}.log", e.as_str())),
             timeout: self.opts.hook_timeout,
         };
@@ -679,6 +683,10 @@ where
         created,
         revision: number,
         image: rev.image.clone(),
+        task_definition_arn: run
+            .state
+            .revision(number)
+            .and_then(|r| r.task_definition_arn.clone()),
         production_url: run.production_url(),
         test_url: run.test_url(),
         notes: rev.spec.notes.clone(),

@@ -16,6 +16,7 @@ mod hooks;
 mod live_pipeline;
 mod live_service;
 mod live_verify;
+mod local_deploy;
 mod no_panic;
 mod pinned_images;
 mod probe_bench;

@@ -10,7 +10,9 @@
 
 pub mod aws;
 pub mod buildspec;
+pub mod local;
 pub mod probe;
+pub mod project;
 pub mod registry;
 pub mod rehearse;
 
