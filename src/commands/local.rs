@@ -184,6 +184,7 @@ fn deploy_cmd(ctx: &Ctx, args: &LocalDeployArgs) -> Result<Exit, Failure> {
     }
     Ok(match d.status {
         DeploymentStatus::Stopped => Exit::Interrupted,
+        DeploymentStatus::Failed if outcome.infrastructure_failure => Exit::External,
         DeploymentStatus::Succeeded if !probe_failed => Exit::Ok,
         _ => Exit::CheckFailed,
     })

@@ -186,6 +186,9 @@ pub struct DeployOutcome {
     pub test_url: String,
     /// What was done differently from Fargate and CodeDeploy, one line each.
     pub notes: Vec<String>,
+    /// The deployment failed because Docker, HAProxy or a registry did (exit 3), not because of
+    /// the revision (exit 1).
+    pub infrastructure_failure: bool,
     pub probe: Option<ProbeReport>,
     pub report_file: PathBuf,
 }
@@ -217,6 +220,8 @@ struct StepError {
     code: &'static str,
     message: String,
     stopped: bool,
+    /// Docker, HAProxy or a registry failed, not the revision.
+    infrastructure: bool,
 }
 
 impl StepError {
@@ -225,13 +230,27 @@ impl StepError {
             code,
             message: message.into(),
             stopped: false,
+            infrastructure: false,
+        }
+    }
+
+    fn stop() -> StepError {
+        StepError {
+            stopped: true,
+            ..StepError::new(
+                "MANUAL_STOP",
+                "interrupted (Ctrl-C or SIGTERM): stopped on request",
+            )
         }
     }
 }
 
 impl From<LocalError> for StepError {
     fn from(e: LocalError) -> StepError {
-        StepError::new("ECS_UPDATE_ERROR", error_chain(&e))
+        StepError {
+            infrastructure: true,
+            ..StepError::new("ECS_UPDATE_ERROR", error_chain(&e))
+        }
     }
 }
 
@@ -266,7 +285,7 @@ async fn guard<T, I: Future<Output = ()>>(
 ) -> Result<T, StepError> {
     tokio::select! {
         r = step => r,
-        _ = interrupt.wait() => Err(StepError { code: "MANUAL_STOP", message: "interrupted (Ctrl-C or SIGTERM): stopped on request".into(), stopped: true }),
+        _ = interrupt.wait() => Err(StepError::stop()),
         t = watch(docker, green) => Err(StepError::new("ECS_UPDATE_ERROR", format!("a green task stopped: {t}"))),
     }
 }
@@ -645,7 +664,7 @@ where
         }
         None => None,
     };
-    let (status, error) = status;
+    let (status, error, infrastructure_failure) = status;
     let now = now_us();
     let report = DeploymentReport {
         id: id.clone(),
@@ -690,6 +709,7 @@ where
         production_url: run.production_url(),
         test_url: run.test_url(),
         notes: rev.spec.notes.clone(),
+        infrastructure_failure,
         probe,
         report_file: ddir.join("report.json"),
     };
@@ -806,7 +826,7 @@ async fn open_service(
 async fn create<I: Future<Output = ()>>(
     run: &mut Run<'_>,
     interrupt: &mut Interrupt<I>,
-) -> (DeploymentStatus, Option<ErrorInfo>) {
+) -> (DeploymentStatus, Option<ErrorInfo>, bool) {
     for r in run.events.iter_mut() {
         r.status = EventStatus::Skipped;
     }
@@ -817,7 +837,7 @@ async fn create<I: Future<Output = ()>>(
         let (run_ref, tasks_ref) = (&*run, &mut tasks);
         tokio::select! {
             r = run_ref.install(tg, tasks_ref) => r,
-            _ = interrupt.wait() => Err(StepError { code: "MANUAL_STOP", message: "interrupted".into(), stopped: true }),
+            _ = interrupt.wait() => Err(StepError::stop()),
         }
     };
     match r {
@@ -832,7 +852,7 @@ async fn create<I: Future<Output = ()>>(
                 target_group: tg,
                 tasks: tasks.iter().map(|t| t.state.clone()).collect(),
             });
-            (DeploymentStatus::Succeeded, None)
+            (DeploymentStatus::Succeeded, None, false)
         }
         Err(e) => {
             run.end(Event::Install, EventStatus::Failed, Some(e.message.clone()));
@@ -851,6 +871,7 @@ async fn create<I: Future<Output = ()>>(
                     event: Event::Install,
                     message: e.message,
                 }),
+                e.infrastructure,
             )
         }
     }
@@ -860,9 +881,9 @@ async fn create<I: Future<Output = ()>>(
 async fn blue_green<I: Future<Output = ()>>(
     run: &mut Run<'_>,
     interrupt: &mut Interrupt<I>,
-) -> (DeploymentStatus, Option<ErrorInfo>) {
+) -> (DeploymentStatus, Option<ErrorInfo>, bool) {
     let Some(blue) = run.state.serving.clone() else {
-        return (DeploymentStatus::Failed, None);
+        return (DeploymentStatus::Failed, None, false);
     };
     let blue_tg = blue.target_group;
     let green_tg = blue_tg.other();
@@ -890,7 +911,7 @@ async fn blue_green<I: Future<Output = ()>>(
                     let (run_ref, green_ref) = (&*run, &mut green);
                     tokio::select! {
                         r = run_ref.install(green_tg, green_ref) => r,
-                        _ = interrupt.wait() => Err(StepError { code: "MANUAL_STOP", message: "interrupted (Ctrl-C or SIGTERM): stopped on request".into(), stopped: true }),
+                        _ = interrupt.wait() => Err(StepError::stop()),
                     }
                 };
                 r.map(|()| {
@@ -1045,7 +1066,7 @@ async fn blue_green<I: Future<Output = ()>>(
                 target_group: green_tg,
                 tasks: green.iter().map(|t| t.state.clone()).collect(),
             });
-            (DeploymentStatus::Succeeded, None)
+            (DeploymentStatus::Succeeded, None, false)
         }
         Some((event, err)) => {
             run.say(format!("deployment failed at {event}: rolling back"));
@@ -1062,6 +1083,7 @@ async fn blue_green<I: Future<Output = ()>>(
                     event,
                     message: err.message,
                 }),
+                err.infrastructure,
             )
         }
     }

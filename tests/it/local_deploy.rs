@@ -510,3 +510,29 @@ fn twenty_deployments_in_a_row_fail_no_request() {
         status(&sb).containers.len() == 1
     });
 }
+
+/// An image the registry does not have: the pull fails, exit 3 (the registry, not the revision),
+/// rolled back, blue serves.
+#[test]
+fn an_image_the_registry_lacks_fails_with_exit_3_and_rolls_back() {
+    let sb = project();
+    let _down = Down(&sb);
+    artifacts(&sb, &image_v1());
+    assert_eq!(deploy(&sb, &[]).0.code, 0);
+    let missing = format!(
+        "{}/cutover-test/{}:0.0.9",
+        registry::plain(),
+        unique("none")
+    );
+    artifacts(&sb, &missing);
+    let (r, o) = deploy(&sb, &["--probe"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let o = o.unwrap();
+    assert!(o.infrastructure_failure);
+    assert_eq!(o.deployment.status, DeploymentStatus::Failed);
+    let err = o.deployment.error.as_ref().unwrap();
+    assert_eq!(err.event, Event::Install);
+    assert!(err.message.contains("did not start"), "{}", err.message);
+    assert_probe(&o, &["0.0.1"]);
+    assert_eq!(status(&sb).revision, Some(1));
+}

@@ -57,9 +57,9 @@ pub fn deploy(sb: &Sandbox, args: &[&str]) -> (Run, Option<DeployOutcome>) {
     (r, outcome)
 }
 
-/// The report on stdout, parsed strictly: a deployment ran (exit 0, 1 or 130), else `None`.
+/// The report on stdout, parsed strictly: a deployment ran (exit 0, 1, 3 or 130), else `None`.
 pub fn outcome(r: &Run) -> Option<DeployOutcome> {
-    if ![0, 1, 130].contains(&r.code) {
+    if ![0, 1, 3, 130].contains(&r.code) || !r.stdout.trim_start().starts_with('{') {
         return None;
     }
     Some(
