@@ -536,3 +536,62 @@ fn an_image_the_registry_lacks_fails_with_exit_3_and_rolls_back() {
     assert_probe(&o, &["0.0.1"]);
     assert_eq!(status(&sb).revision, Some(1));
 }
+
+/// A probe started by hand on the production listener keeps running across deployments: the
+/// listener stays where it is, deploy after deploy.
+#[test]
+fn a_probe_started_by_hand_runs_across_deployments() {
+    let sb = project();
+    let _down = Down(&sb);
+    artifacts(&sb, &image_v1());
+    let (r, first) = deploy(&sb, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let url = format!("{}/version", first.unwrap().production_url);
+    let probe = sb.spawn(&[
+        "--output",
+        "json",
+        "probe",
+        &url,
+        "--rate",
+        "100",
+        "--duration",
+        "10m",
+        "--results",
+        "by-hand",
+    ]);
+    eventually("the probe's records file", EVENT_WAIT, || {
+        sb.exists("by-hand") && !sb.list("by-hand").is_empty()
+    });
+    for image in [image_v2(), image_v1()] {
+        artifacts(&sb, &image);
+        assert_eq!(deploy(&sb, &[]).0.code, 0);
+    }
+    probe.signal("INT");
+    let r = probe.wait(EVENT_WAIT);
+    assert_eq!(r.code, 130, "{r:?}");
+    let s: cutover::probe::Summary = serde_json::from_str(&r.stdout).unwrap();
+    assert!(s.total > 0);
+    assert_eq!(s.failed, 0, "{r:?}");
+    let versions: Vec<&str> = s.versions.iter().map(|v| v.version.as_str()).collect();
+    assert!(
+        versions.contains(&"0.0.1") && versions.contains(&"0.0.2"),
+        "{versions:?}"
+    );
+}
+
+/// A secret that neither [local.secrets] nor the environment holds is refused before anything
+/// starts, naming the key to add.
+#[test]
+fn a_secret_with_no_local_value_is_refused() {
+    let sb = project();
+    sb.replace(
+        "ecs/taskdef.json",
+        "\"essential\": true,",
+        "\"essential\": true,\n      \"secrets\": [{ \"name\": \"DB_PASSWORD\", \"valueFrom\": \"arn:aws:ssm:us-east-1:111122223333:parameter/db\" }],",
+    );
+    artifacts(&sb, &image_v1());
+    let (r, _) = deploy(&sb, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("[local.secrets] DB_PASSWORD"), "{r:?}");
+    assert!(!sb.exists(".cutover"));
+}
