@@ -198,6 +198,29 @@ impl Docker {
         Ok(out.lines().map(str::to_string).collect())
     }
 
+    /// The containers of one revision of `service`.
+    pub async fn revision_containers(
+        &self,
+        service: &str,
+        revision: u32,
+    ) -> Result<Vec<String>, LocalError> {
+        let s = format!("label={SERVICE_LABEL}={service}");
+        let r = format!("label={REVISION_LABEL}={revision}");
+        let out = self
+            .run(&[
+                "ps",
+                "--all",
+                "--quiet",
+                "--no-trunc",
+                "--filter",
+                &s,
+                "--filter",
+                &r,
+            ])
+            .await?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+
     pub async fn labelled_networks(&self, service: &str) -> Result<Vec<String>, LocalError> {
         let filter = format!("label={SERVICE_LABEL}={service}");
         let out = self

@@ -124,12 +124,13 @@ impl Config {
 global
     stats socket {socket} mode 600 level admin
     stats timeout 10s
-    log stderr format raw local0 info
+    # Notices only (a target going up or down), not a line per request: the service may run
+    # for days under a probe.
+    log stderr format raw local0 notice
 
 defaults
     mode http
     log global
-    option httplog
     option http-server-close
     # Like an ALB: a request sent to a target that fails is not retried on another one.
     retries 0

@@ -489,6 +489,18 @@ impl Run<'_> {
         }
     }
 
+    /// Removes any container of this revision still there: one whose start an interrupt cut
+    /// short is not in the task list.
+    async fn remove_strays(&self) {
+        let ids = self
+            .docker
+            .revision_containers(&self.state.key, self.number)
+            .await
+            .unwrap_or_default();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        self.docker.remove(&refs).await;
+    }
+
     /// The rollback: both listeners back on blue, green drained and removed.
     async fn roll_back(&mut self, blue_tg: TargetGroup, green: &mut Vec<Task>) {
         if let Err(e) = self.lb.route(Listener::Production, blue_tg, 100).await {
@@ -514,6 +526,7 @@ impl Run<'_> {
             task::stop(&self.docker, &t.state, &grace).await;
         }
         green.clear();
+        self.remove_strays().await;
         self.say("rollback: green stopped and removed");
     }
 }
@@ -859,6 +872,7 @@ async fn create<I: Future<Output = ()>>(
             for t in tasks.iter_mut() {
                 t.remove(&run.docker).await;
             }
+            run.remove_strays().await;
             let status = if e.stopped {
                 DeploymentStatus::Stopped
             } else {
