@@ -103,9 +103,9 @@ fn deploy_cmd(ctx: &Ctx, args: &LocalDeployArgs) -> Result<Exit, Failure> {
         }
     }
     let quiet = ctx.quiet;
-    let progress = move |line: &str| {
+    let progress = move |n: &local::Note| {
         if !quiet {
-            eprintln!("{line}");
+            eprintln!("local {:>8.3} s  {}", n.since_start_ms / 1000.0, n.what);
         }
     };
     let outcome = ctx

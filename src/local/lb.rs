@@ -249,7 +249,12 @@ impl Lb {
     /// Writes the configuration and the map into `dir` and starts `haproxy` detached (its own
     /// process group, not killed when this process ends), logging to `dir/haproxy.log`; waits
     /// for the runtime API.
-    pub async fn start(binary: &Path, config: &Config, dir: &Path) -> Result<Lb, LocalError> {
+    pub async fn start(
+        binary: &Path,
+        config: &Config,
+        dir: &Path,
+        detached: bool,
+    ) -> Result<Lb, LocalError> {
         let io = |what: &str, path: &Path| {
             let what = what.to_string();
             let path = path.to_path_buf();
@@ -270,7 +275,16 @@ impl Lb {
             .try_clone()
             .map_err(io("opening the HAProxy log", &log))?;
         use std::os::unix::process::CommandExt as _;
-        let mut child = std::process::Command::new(binary)
+        // Not detached (a rehearsal): the kernel sends it SIGTERM when cutover dies.
+        let mut cmd = match (detached, crate::proc::pdeathsig_setpriv()) {
+            (false, Some(setpriv)) => {
+                let mut c = std::process::Command::new(setpriv);
+                c.args(["--pdeathsig", "TERM", "--"]).arg(binary);
+                c
+            }
+            _ => std::process::Command::new(binary),
+        };
+        let mut child = cmd
             .arg("-f")
             .arg(&cfg)
             .arg("-db")
@@ -388,6 +402,44 @@ impl Lb {
         self.set(&[format!("set server {s} state ready")]).await
     }
 
+    /// No new requests to the target; those in flight go on.
+    pub async fn drain(&self, tg: TargetGroup, slot: u32) -> Result<(), LocalError> {
+        self.set(&[format!("set server {}/t{slot} state drain", tg.name())])
+            .await
+    }
+
+    /// Takes the target out of its group.
+    pub async fn maint(&self, tg: TargetGroup, slot: u32) -> Result<(), LocalError> {
+        self.set(&[format!("set server {}/t{slot} state maint", tg.name())])
+            .await
+    }
+
+    /// Waits until none of `slots` has a request in flight (`Ok(true)`), or `delay` passes
+    /// (`Ok(false)`).
+    pub async fn wait_drained(
+        &self,
+        tg: TargetGroup,
+        slots: &[u32],
+        delay: Duration,
+    ) -> Result<bool, LocalError> {
+        let names: Vec<String> = slots.iter().map(|s| format!("t{s}")).collect();
+        let deadline = Instant::now() + delay;
+        loop {
+            let busy = self
+                .servers()
+                .await?
+                .iter()
+                .any(|x| x.backend == tg.name() && names.contains(&x.name) && x.sessions > 0);
+            if !busy {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Drains a target (no new requests) for up to `delay` or until none is in flight, then
     /// takes it out.
     pub async fn deregister(
@@ -416,8 +468,7 @@ impl Lb {
         Ok(parse_stat(&self.command("show stat").await?))
     }
 
-    /// Waits until `tg`'s slot is up by its health check: `Ok(true)`, or `Ok(false)` when
-    /// `until` passes first.
+    /// The state of `tg`'s slot.
     pub async fn up(&self, tg: TargetGroup, slot: u32) -> Result<Option<ServerStat>, LocalError> {
         let name = format!("t{slot}");
         Ok(self

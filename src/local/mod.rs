@@ -15,6 +15,7 @@
 
 pub mod docker;
 pub mod hooks;
+pub mod http;
 pub mod lb;
 pub mod pause;
 pub mod revision;
@@ -26,6 +27,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -39,12 +41,53 @@ use docker::Docker;
 use lb::{Lb, Listener, TargetGroup};
 use revision::Revision;
 use state::{LbState, RevisionState, ServiceState, StateDir, TaskSetState};
+pub use task::{Backend, Stopped};
 use task::{Launch, Task, Trouble};
 
 /// How often a running deployment looks at green's containers.
 const WATCH: Duration = Duration::from_millis(100);
 /// Probing before the first event and after the last, so the record shows both ends.
-const PROBE_MARGIN: Duration = Duration::from_millis(300);
+pub const PROBE_MARGIN: Duration = Duration::from_millis(300);
+/// An outage injected on purpose, to prove the probe catches one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// SIGKILL blue while it still takes every request, just before the first shift: no drain.
+    KillBlue,
+    /// Freeze blue (SIGSTOP, or `docker pause`) for this long just before the first shift.
+    StallBlue(Duration),
+}
+
+impl FromStr for Outage {
+    type Err = String;
+
+    /// `kill-blue`, or `stall-blue:MS` (milliseconds; `200` or `200ms`).
+    fn from_str(s: &str) -> Result<Outage, String> {
+        let s = s.trim();
+        if s == "kill-blue" {
+            return Ok(Outage::KillBlue);
+        }
+        let bad = || {
+            format!("`{s}` is not an outage: use kill-blue or stall-blue:MS (e.g. stall-blue:200)")
+        };
+        let ms = s.strip_prefix("stall-blue:").ok_or_else(bad)?;
+        let ms = ms.strip_suffix("ms").unwrap_or(ms);
+        match ms.trim().parse::<u64>() {
+            Ok(ms) if (1..=60_000).contains(&ms) => {
+                Ok(Outage::StallBlue(Duration::from_millis(ms)))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for Outage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outage::KillBlue => f.write_str("kill-blue"),
+            Outage::StallBlue(d) => write!(f, "stall-blue:{}", d.as_millis()),
+        }
+    }
+}
 
 /// Why `cutover local` could not do what it was asked (a failed deployment is not an error: it is
 /// the result, with its report).
@@ -75,6 +118,12 @@ pub enum LocalError {
         what: String,
         log: PathBuf,
         tail: String,
+    },
+    #[error("cannot start `{}`\n  hint: check the path and that it is executable", program.display())]
+    Spawn {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("container `{container}` depends on `{on}`: {why}")]
     Dependency {
@@ -145,6 +194,73 @@ pub struct Options {
     /// For green to become healthy in its target group.
     pub ready_timeout: Duration,
     pub probe: Option<ProbeSpec>,
+    /// Probing before the first event and after the last.
+    pub probe_before: Duration,
+    pub probe_after: Duration,
+    /// Where the probe's records go (default: the deployment's folder).
+    pub probe_results: Option<PathBuf>,
+    /// Each task set's version is read here once it is healthy (e.g. `/version`).
+    pub version_path: Option<String>,
+    /// Labels on every container and the network, besides the service's own.
+    pub labels: Vec<(String, String)>,
+    /// Container and network names start with this (default `cutover-local-<key>`).
+    pub name_prefix: Option<String>,
+    /// The load balancer outlives the command (`cutover local`); otherwise it gets SIGTERM when
+    /// cutover dies (`cutover rehearse`).
+    pub detached: bool,
+    /// An outage hit on blue just before the first shift, to prove the probe catches one.
+    pub inject: Option<Outage>,
+}
+
+impl Options {
+    /// The defaults of `cutover local deploy`, for `state_dir`.
+    pub fn new(state_dir: PathBuf) -> Options {
+        Options {
+            state_dir,
+            docker: PathBuf::from("docker"),
+            haproxy: PathBuf::from("haproxy"),
+            production_port: 0,
+            test_port: 0,
+            desired_count: 1,
+            plan: traffic::Plan {
+                strategy: traffic::Strategy::AllAtOnce,
+                interval: Duration::from_secs(60),
+            },
+            termination_wait: Duration::ZERO,
+            health: lb::HealthCheck {
+                path: "/healthz".into(),
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(5),
+                healthy_threshold: 2,
+                unhealthy_threshold: 3,
+                matcher: "200".into(),
+            },
+            deregistration_delay: Duration::from_secs(30),
+            functions: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            hook_timeout: Duration::from_secs(3600),
+            ready_timeout: Duration::from_secs(300),
+            probe: None,
+            probe_before: PROBE_MARGIN,
+            probe_after: PROBE_MARGIN,
+            probe_results: None,
+            version_path: None,
+            labels: Vec::new(),
+            name_prefix: None,
+            detached: true,
+            inject: None,
+        }
+    }
+}
+
+/// One line of a deployment's progress, with its time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    pub unix_us: u64,
+    /// From the start of the command.
+    pub since_start_ms: f64,
+    pub what: String,
 }
 
 /// Where a failed request fell in the lifecycle.
@@ -189,8 +305,21 @@ pub struct DeployOutcome {
     /// The deployment failed because Docker, HAProxy or a registry did (exit 3), not because of
     /// the revision (exit 1).
     pub infrastructure_failure: bool,
+    /// The version the new task set answered once healthy (with a version path).
+    pub version: Option<String>,
+    /// How the original task set's load-balanced container stopped (after a success).
+    pub original_stopped: Option<Stopped>,
+    /// Every progress line, with its time.
+    pub timeline: Vec<Note>,
     pub probe: Option<ProbeReport>,
     pub report_file: PathBuf,
+}
+
+/// A deployment's outcome and the probe's records.
+#[derive(Debug)]
+pub struct Deployed {
+    pub outcome: DeployOutcome,
+    pub records: Vec<probe::Record>,
 }
 
 /// A future that can be awaited again after losing a `select!`, and stays done once done.
@@ -290,29 +419,362 @@ async fn guard<T, I: Future<Output = ()>>(
     }
 }
 
-/// The running parts of one deployment.
-struct Run<'a> {
+/// The local service, open for commands: its state, its load balancer, and the tasks that serve
+/// (started by this process, or known from the state). One command holds it at a time (a lock).
+pub struct Service<'a> {
     opts: &'a Options,
     dir: StateDir,
+    _lock: state::Lock,
     docker: Docker,
     lb: Lb,
     state: ServiceState,
+    serving: Vec<Task>,
+    progress: &'a (dyn Fn(&Note) + Sync),
+    started: Instant,
+    timeline: std::sync::Mutex<Vec<Note>>,
+}
+
+/// The parts of one deployment.
+struct Run<'r, 'a> {
+    svc: &'r mut Service<'a>,
     id: String,
-    rev: &'a Revision,
+    rev: &'r Revision,
     number: u32,
     events: Vec<EventRecord>,
     traffic: Vec<Weight>,
-    progress: &'a (dyn Fn(&str) + Sync),
-    started: Instant,
+    /// The role names in messages: a first deploy starts "blue", a cutover "green".
+    role: &'static str,
+    version: Option<String>,
+    original_stopped: Option<Stopped>,
 }
 
-impl Run<'_> {
-    fn say(&self, line: impl AsRef<str>) {
-        (self.progress)(&format!(
-            "local {:>8.3} s  {}",
-            self.started.elapsed().as_secs_f64(),
-            line.as_ref()
+impl<'a> Service<'a> {
+    /// Opens the service in `opts.state_dir` (takes its lock), or creates its network and load
+    /// balancer when there is none.
+    pub async fn open(
+        opts: &'a Options,
+        progress: &'a (dyn Fn(&Note) + Sync),
+    ) -> Result<Service<'a>, LocalError> {
+        let dir = StateDir::new(opts.state_dir.clone());
+        let lock = dir.lock()?;
+        let docker_bin =
+            docker::find_program(&opts.docker).ok_or_else(|| LocalError::DockerMissing {
+                program: opts.docker.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not found on PATH"),
+            })?;
+        let docker = Docker {
+            program: docker_bin,
+        };
+        let started = Instant::now();
+        let (state, lb) = open_service(opts, &dir, &docker).await?;
+        let serving = state
+            .serving
+            .iter()
+            .flat_map(|s| s.tasks.iter())
+            .map(|t| Task::from_state(t.clone(), dir.path.join(format!("task-{}.log", t.id))))
+            .collect();
+        let svc = Service {
+            opts,
+            dir,
+            _lock: lock,
+            docker,
+            lb,
+            state,
+            serving,
+            progress,
+            started,
+            timeline: std::sync::Mutex::new(Vec::new()),
+        };
+        svc.say(format!(
+            "HAProxy listening on {} (production) and {} (test)",
+            svc.production_url(),
+            svc.test_url()
         ));
+        Ok(svc)
+    }
+
+    fn say(&self, line: impl AsRef<str>) {
+        let since = self.started.elapsed();
+        let note = Note {
+            unix_us: now_us(),
+            since_start_ms: since.as_secs_f64() * 1000.0,
+            what: line.as_ref().to_string(),
+        };
+        (self.progress)(&note);
+        self.timeline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(note);
+    }
+
+    pub fn production_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.state.lb.production_port)
+    }
+
+    pub fn test_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.state.lb.test_port)
+    }
+
+    /// The serving tasks' load-balanced addresses.
+    pub fn serving_addresses(&self) -> Vec<String> {
+        self.serving
+            .iter()
+            .map(|t| format!("127.0.0.1:{}", t.state.host_port))
+            .collect()
+    }
+
+    /// The load balancer's log.
+    pub fn lb_log(&self) -> PathBuf {
+        self.state.lb.log.clone()
+    }
+
+    /// Every progress line so far.
+    pub fn timeline(&self) -> Vec<Note> {
+        self.timeline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Deploys `rev`: creates the service's first task set, or runs a blue/green deployment from
+    /// the one that serves. `interrupt` stops it with a rollback.
+    pub async fn deploy<F>(
+        &mut self,
+        rev: &Revision,
+        task_definition_arn: Option<String>,
+        interrupt: F,
+    ) -> Result<Deployed, LocalError>
+    where
+        F: Future<Output = ()>,
+    {
+        let opts = self.opts;
+        let mut interrupt = Interrupt {
+            fut: Box::pin(interrupt),
+            fired: false,
+        };
+        let started = Instant::now();
+        let number = self
+            .state
+            .revisions
+            .iter()
+            .map(|r| r.number)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let id = format!("d-LOCAL{:05}", self.state.deployments + 1);
+        // The revision, kept as registered.
+        let rdir = self.dir.revision_dir(number);
+        let ddir = self.dir.deployment_dir(&id);
+        for d in [&rdir, &ddir] {
+            std::fs::create_dir_all(d).map_err(|source| LocalError::StateDir {
+                path: d.clone(),
+                source,
+            })?;
+        }
+        let td_path = rdir.join("taskdef.json");
+        let as_path = rdir.join(rev.appspec_file);
+        let write = |path: &PathBuf, text: &str| {
+            std::fs::write(path, text).map_err(|source| LocalError::Io {
+                what: "writing the revision".into(),
+                path: path.clone(),
+                source,
+            })
+        };
+        write(&td_path, &crate::artifacts::taskdef::to_text(&rev.taskdef))?;
+        write(&as_path, &rev.appspec_text)?;
+        self.state.revisions.push(RevisionState {
+            number,
+            image: rev.image.clone(),
+            taskdef: td_path,
+            appspec: as_path,
+            task_definition_arn,
+        });
+        self.state.deployments += 1;
+        self.dir.save(&self.state)?;
+        let created = self.state.serving.is_none();
+        let from = self.state.serving.as_ref().map(|s| s.revision);
+        self.say(format!(
+            "deployment {id}: revision {number} ({}) {}",
+            rev.image.as_deref().unwrap_or("images as in taskdef.json"),
+            match from {
+                None => "creates the service".to_string(),
+                Some(f) => format!("replaces revision {f} ({})", opts.plan.strategy),
+            }
+        ));
+        for n in &rev.spec.notes {
+            self.say(format!("note: {n}"));
+        }
+        // Nothing serves before the deployment that creates the service: no probe for it.
+        if created && opts.probe.is_some() {
+            self.say(
+                "no probe for the deployment that creates the service: nothing served before it",
+            );
+        }
+        let probe_opts = opts
+            .probe
+            .as_ref()
+            .filter(|_| !created)
+            .map(|p| probe::ProbeOptions {
+                url: format!("{}{}", self.production_url(), p.path),
+                rate: p.rate,
+                concurrency: probe::DEFAULT_CONCURRENCY,
+                duration: None,
+                until_version: None,
+                stable_for: probe::DEFAULT_STABLE_FOR,
+                timeout: p.timeout,
+                keep_alive: false,
+                results_dir: opts.probe_results.clone().unwrap_or_else(|| ddir.clone()),
+                max_failures: 0,
+                live_status: false,
+            });
+        if let Some(po) = &probe_opts {
+            self.say(format!("probe started: {} at {}", po.url, po.rate));
+        }
+        let mut run = Run {
+            svc: self,
+            id: id.clone(),
+            rev,
+            number,
+            events: lifecycle::plan_events(&rev.hooks),
+            traffic: Vec::new(),
+            role: if created { "blue" } else { "green" },
+            version: None,
+            original_stopped: None,
+        };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let probe_fut = async {
+            match &probe_opts {
+                Some(po) => Some(
+                    probe::run_until(po, async {
+                        let _ = stop_rx.await;
+                    })
+                    .await,
+                ),
+                None => None,
+            }
+        };
+        let (probed, result) = tokio::join!(probe_fut, async {
+            if probe_opts.is_some() {
+                tokio::time::sleep(opts.probe_before).await;
+            }
+            let r = if created {
+                run.create(&mut interrupt).await
+            } else {
+                run.blue_green(&mut interrupt).await
+            };
+            if probe_opts.is_some() {
+                tokio::time::sleep(opts.probe_after).await;
+            }
+            let _ = stop_tx.send(());
+            r
+        });
+        let (status, error, infrastructure_failure) = result;
+        let (probe, records) = match probed {
+            Some(Ok(p)) => {
+                let report = run.probe_report(&p, &ddir);
+                (Some(report), p.records)
+            }
+            Some(Err(e)) => {
+                run.svc.say(format!("the probe failed: {e}"));
+                (None, Vec::new())
+            }
+            None => (None, Vec::new()),
+        };
+        let now = now_us();
+        let report = DeploymentReport {
+            id: id.clone(),
+            status,
+            deployment_config: if created {
+                "(service created)".into()
+            } else {
+                opts.plan.strategy.to_string()
+            },
+            from_revision: from,
+            to_revision: number,
+            events: run.events.clone(),
+            traffic: run.traffic.clone(),
+            rolled_back: error.is_some() && !created,
+            error,
+            start: format_unix_us(
+                now.saturating_sub(u64::try_from(started.elapsed().as_micros()).unwrap_or(0)),
+            ),
+            end: Some(format_unix_us(now)),
+            notes: rev.spec.notes.clone(),
+        };
+        let (version, original_stopped) = (run.version.take(), run.original_stopped.take());
+        let svc = run.svc;
+        svc.state.last_deployment = Some(report.clone());
+        if svc.state.serving.is_some() {
+            svc.dir.save(&svc.state)?;
+        }
+        let timeline = svc
+            .timeline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let outcome = DeployOutcome {
+            deployment: report,
+            created,
+            revision: number,
+            image: rev.image.clone(),
+            task_definition_arn: svc
+                .state
+                .revision(number)
+                .and_then(|r| r.task_definition_arn.clone()),
+            production_url: svc.production_url(),
+            test_url: svc.test_url(),
+            notes: rev.spec.notes.clone(),
+            infrastructure_failure,
+            version,
+            original_stopped,
+            timeline,
+            probe,
+            report_file: ddir.join("report.json"),
+        };
+        let _ = std::fs::write(
+            &outcome.report_file,
+            serde_json::to_vec_pretty(&outcome).unwrap_or_default(),
+        );
+        Ok(Deployed { outcome, records })
+    }
+
+    /// Whether a task set serves.
+    pub fn has_serving(&self) -> bool {
+        self.state.serving.is_some()
+    }
+
+    /// Stops the serving tasks (SIGTERM, their stop timeouts): how each load-balanced container
+    /// ended. The service then has no task set.
+    pub async fn stop_serving(&mut self, grace: Duration, lb_container: &str) -> Vec<Stopped> {
+        let mut out = Vec::new();
+        let grace: BTreeMap<String, Duration> = [(lb_container.to_string(), grace)].into();
+        for mut t in std::mem::take(&mut self.serving) {
+            out.push(t.stop(&self.docker, &grace, lb_container).await);
+        }
+        self.state.serving = None;
+        out
+    }
+
+    /// Stops and removes everything of the service (see [`down`]).
+    pub async fn down(self) -> Result<Removed, LocalError> {
+        let Service {
+            dir, docker, state, ..
+        } = self;
+        Ok(remove_service(&dir, &docker, Some(&state)).await)
+    }
+
+    /// Closes the service without a deployment; a service with no serving task set (a first
+    /// deploy that failed) is removed.
+    pub async fn close(self) {
+        if self.state.serving.is_none() {
+            let _ = self.down().await;
+        }
+    }
+}
+
+impl Run<'_, '_> {
+    fn say(&self, line: impl AsRef<str>) {
+        self.svc.say(line);
     }
 
     fn begin(&mut self, e: Event) {
@@ -347,12 +809,8 @@ impl Run<'_> {
         ));
     }
 
-    fn production_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.state.lb.production_port)
-    }
-
-    fn test_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.state.lb.test_port)
+    fn opts(&self) -> &Options {
+        self.svc.opts
     }
 
     fn grace(&self) -> BTreeMap<String, Duration> {
@@ -364,65 +822,92 @@ impl Run<'_> {
             .collect()
     }
 
+    fn name_prefix(&self) -> String {
+        self.opts()
+            .name_prefix
+            .clone()
+            .unwrap_or_else(|| format!("cutover-local-{}", self.svc.state.key))
+    }
+
     /// Starts the task set of this revision in `tg` and waits until every task is healthy and
     /// in service. The tasks are pushed into `out` as they start, so a failure leaves them for
     /// the caller to remove.
     async fn install(&self, tg: TargetGroup, out: &mut Vec<Task>) -> Result<(), StepError> {
-        let deadline = Instant::now() + self.opts.ready_timeout;
-        for n in 1..=self.opts.desired_count {
+        let opts = self.opts();
+        let svc = &*self.svc;
+        let deadline = Instant::now() + opts.ready_timeout;
+        let prefix = self.name_prefix();
+        let ddir = svc.dir.deployment_dir(&self.id);
+        for n in 1..=opts.desired_count {
+            let task_id = format!("r{}-{n}", self.number);
             let launch = Launch {
-                docker: &self.docker,
+                docker: &svc.docker,
                 spec: &self.rev.spec,
-                service: &self.state.key,
-                network: &self.state.network,
+                service: &svc.state.key,
+                network: &svc.state.network,
                 revision: self.number,
-                task_id: format!("r{}-{n}", self.number),
+                task_id: task_id.clone(),
                 slot: n,
                 lb_port: self.rev.container_port,
-                secrets: &self.opts.secrets,
-                timeout: self.opts.ready_timeout,
+                secrets: &opts.secrets,
+                timeout: opts.ready_timeout,
+                labels: &opts.labels,
+                name_prefix: &prefix,
+                log: ddir.join(format!("task-{task_id}.log")),
             };
-            let t = Task::start(&launch).await.map_err(|e| match e {
+            let started = match &self.rev.backend {
+                Backend::Containers => Task::start(&launch).await,
+                Backend::Process { program, args } => Task::start_process(&launch, program, args),
+            };
+            let t = started.map_err(|e| match e {
                 LocalError::Dependency { .. } => {
                     StepError::new("HEALTH_CONSTRAINTS", error_chain(&e))
                 }
                 e => StepError::from(e),
             })?;
             self.say(format!(
-                "Install: task {} started ({} containers), {} port {} on 127.0.0.1:{}",
+                "{} starting on 127.0.0.1:{}: task {} ({}), {} containers",
+                self.role,
+                t.state.host_port,
                 t.state.id,
-                t.state.containers.len(),
-                self.rev.container,
-                self.rev.container_port,
-                t.state.host_port
+                describe(&t),
+                t.state.containers.len()
             ));
             out.push(t);
         }
         for t in out.iter() {
-            self.lb
-                .register(tg, t.state.slot, t.state.host_port)
-                .await?;
+            svc.lb.register(tg, t.state.slot, t.state.host_port).await?;
         }
         self.say(format!(
-            "Install: {} task(s) registered in {}, waiting for its health check ({} {}, {} × {} ms)",
+            "{} task(s) registered in {}, waiting for its health check ({} {}, {} × {} ms)",
             out.len(),
             tg.name(),
-            self.opts.health.path,
-            self.opts.health.matcher,
-            self.opts.health.healthy_threshold,
-            self.opts.health.interval.as_millis()
+            opts.health.path,
+            opts.health.matcher,
+            opts.health.healthy_threshold,
+            opts.health.interval.as_millis()
         ));
         loop {
             let mut all = true;
             let mut last = String::new();
             for t in out.iter() {
-                if let Some(trouble) = t.trouble(&self.docker).await? {
+                if let Some(trouble) = t.trouble(&svc.docker).await? {
+                    let tail = crate::proc::log_tail(&t.log, 10);
                     return Err(StepError::new(
                         "HEALTH_CONSTRAINTS",
-                        format!("task {}: {trouble}", t.state.id),
+                        format!(
+                            "{} exited before it was healthy: task {}: {trouble}{}",
+                            self.role,
+                            t.state.id,
+                            if tail.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; its log `{}`:\n{tail}", t.log.display())
+                            }
+                        ),
                     ));
                 }
-                let stat = self.lb.up(tg, t.state.slot).await?;
+                let stat = svc.lb.up(tg, t.state.slot).await?;
                 let up = stat.as_ref().is_some_and(lb::ServerStat::is_up_by_check);
                 if !up || !t.healthy() {
                     all = false;
@@ -442,16 +927,22 @@ impl Run<'_> {
                 }
             }
             if all {
+                self.say(format!(
+                    "{} up by HAProxy's health check in {}",
+                    self.role,
+                    tg.name()
+                ));
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(StepError::new(
                     "HEALTH_CONSTRAINTS",
                     format!(
-                        "green was not healthy within {} s: {last}; the health check is GET {} expecting {} (the AppSpec sends it to {} port {})",
-                        self.opts.ready_timeout.as_secs_f64(),
-                        self.opts.health.path,
-                        self.opts.health.matcher,
+                        "{} was not healthy within {} s: {last}; the health check is GET {} expecting {} (the AppSpec sends it to {} port {})",
+                        self.role,
+                        opts.ready_timeout.as_secs_f64(),
+                        opts.health.path,
+                        opts.health.matcher,
                         self.rev.container,
                         self.rev.container_port
                     ),
@@ -461,26 +952,47 @@ impl Run<'_> {
         }
     }
 
+    /// The new task set's version, read once it is healthy, when a version path is set.
+    async fn read_version(&mut self, tasks: &[Task]) {
+        let (Some(path), Some(t)) = (self.opts().version_path.clone(), tasks.first()) else {
+            return;
+        };
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], t.state.host_port));
+        match http::get(addr, &path).await {
+            Ok((200, body)) => match http::parse_version(&body) {
+                Some(v) => {
+                    self.say(format!("{} healthy, version {v}", self.role));
+                    self.version = Some(v);
+                }
+                None => self.say(format!(
+                    "{} healthy; no `version` in the answer of {path}",
+                    self.role
+                )),
+            },
+            Ok((status, _)) => self.say(format!(
+                "{} healthy; {path} answered HTTP {status}",
+                self.role
+            )),
+            Err(e) => self.say(format!("{} healthy; {path}: {e}", self.role)),
+        }
+    }
+
     async fn run_hook(&self, e: Event, function: &str) -> Result<String, StepError> {
-        let command = self
-            .opts
-            .functions
-            .get(function)
-            .cloned()
-            .unwrap_or_default();
-        let dir = self.dir.deployment_dir(&self.id);
+        let opts = self.opts();
+        let command = opts.functions.get(function).cloned().unwrap_or_default();
+        let dir = self.svc.dir.deployment_dir(&self.id);
         let call = hooks::HookCall {
             function,
             command: &command,
             deployment_id: &self.id,
             event: e.as_str(),
             execution_id: format!("{}-{}", self.id, e.as_str()),
-            test_url: self.test_url(),
-            production_url: self.production_url(),
-            service: &self.state.key,
+            test_url: self.svc.test_url(),
+            production_url: self.svc.production_url(),
+            service: &self.svc.state.key,
             revision: self.number,
             log: dir.join(format!("hook-{}.log", e.as_str())),
-            timeout: self.opts.hook_timeout,
+            timeout: opts.hook_timeout,
         };
         self.say(format!("{e}: hook `{function}`: {command}"));
         match hooks::run(&call).await {
@@ -493,17 +1005,18 @@ impl Run<'_> {
     /// short is not in the task list.
     async fn remove_strays(&self) {
         let ids = self
+            .svc
             .docker
-            .revision_containers(&self.state.key, self.number)
+            .revision_containers(&self.svc.state.key, self.number)
             .await
             .unwrap_or_default();
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        self.docker.remove(&refs).await;
+        self.svc.docker.remove(&refs).await;
     }
 
     /// The rollback: both listeners back on blue, green drained and removed.
     async fn roll_back(&mut self, blue_tg: TargetGroup, green: &mut Vec<Task>) {
-        if let Err(e) = self.lb.route(Listener::Production, blue_tg, 100).await {
+        if let Err(e) = self.svc.lb.route(Listener::Production, blue_tg, 100).await {
             self.say(format!("rollback: {e}"));
         }
         if self.traffic.last().is_some_and(|w| w.green_percent > 0) {
@@ -512,225 +1025,499 @@ impl Run<'_> {
                 green_percent: 0,
             });
         }
-        let _ = self.lb.route(Listener::Test, blue_tg, 100).await;
+        let _ = self.svc.lb.route(Listener::Test, blue_tg, 100).await;
         self.say("rollback: production and test listeners back on blue");
         let green_tg = blue_tg.other();
+        let delay = self.opts().deregistration_delay;
         for t in green.iter() {
-            let _ = self
-                .lb
-                .deregister(green_tg, t.state.slot, self.opts.deregistration_delay)
-                .await;
+            let _ = self.svc.lb.deregister(green_tg, t.state.slot, delay).await;
         }
         let grace = self.grace();
+        let lbc = self.rev.container.clone();
         for t in green.iter_mut() {
-            task::stop(&self.docker, &t.state, &grace).await;
+            t.stop(&self.svc.docker, &grace, &lbc).await;
         }
         green.clear();
         self.remove_strays().await;
         self.say("rollback: green stopped and removed");
     }
+
+    /// The first deploy: the revision starts in `tg_a` and serves both listeners; no cutover.
+    async fn create<I: Future<Output = ()>>(
+        &mut self,
+        interrupt: &mut Interrupt<I>,
+    ) -> (DeploymentStatus, Option<ErrorInfo>, bool) {
+        for r in self.events.iter_mut() {
+            r.status = EventStatus::Skipped;
+        }
+        self.begin(Event::Install);
+        let mut tasks = Vec::new();
+        let tg = TargetGroup::TgA;
+        let r = {
+            let (run_ref, tasks_ref) = (&*self, &mut tasks);
+            tokio::select! {
+                r = run_ref.install(tg, tasks_ref) => r,
+                _ = interrupt.wait() => Err(StepError::stop()),
+            }
+        };
+        match r {
+            Ok(()) => {
+                self.read_version(&tasks).await;
+                self.end(
+                    Event::Install,
+                    EventStatus::Succeeded,
+                    Some(format!("service created: revision {} serves", self.number)),
+                );
+                self.svc.state.serving = Some(TaskSetState {
+                    revision: self.number,
+                    target_group: tg,
+                    tasks: tasks.iter().map(|t| t.state.clone()).collect(),
+                });
+                self.svc.serving = tasks;
+                (DeploymentStatus::Succeeded, None, false)
+            }
+            Err(e) => {
+                self.end(Event::Install, EventStatus::Failed, Some(e.message.clone()));
+                for t in tasks.iter_mut() {
+                    t.remove(&self.svc.docker).await;
+                }
+                self.remove_strays().await;
+                let status = if e.stopped {
+                    DeploymentStatus::Stopped
+                } else {
+                    DeploymentStatus::Failed
+                };
+                (
+                    status,
+                    Some(ErrorInfo {
+                        code: e.code.into(),
+                        event: Event::Install,
+                        message: e.message,
+                    }),
+                    e.infrastructure,
+                )
+            }
+        }
+    }
+
+    /// The injected outage, on blue, just before the first shift.
+    async fn inject(&self, outage: Outage, blue_tg: TargetGroup) -> Result<(), StepError> {
+        let svc = &*self.svc;
+        let lbc = &self.rev.container;
+        match outage {
+            Outage::KillBlue => {
+                for t in &svc.serving {
+                    t.kill(&svc.docker, lbc).await?;
+                }
+                self.say("outage injected: blue killed with SIGKILL while taking every request");
+                // Clients see the outage until the balancer marks blue down, then until the shift.
+                let deadline = Instant::now() + self.opts().ready_timeout;
+                while Instant::now() < deadline {
+                    let mut down = true;
+                    for t in &svc.serving {
+                        let s = svc.lb.up(blue_tg, t.state.slot).await?;
+                        down &= s.is_some_and(|s| s.status == "DOWN");
+                    }
+                    if down {
+                        self.say("blue marked down by HAProxy's health check");
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            Outage::StallBlue(d) => {
+                for t in &svc.serving {
+                    t.freeze(&svc.docker, true).await?;
+                }
+                self.say(format!(
+                    "outage injected: blue frozen for {} ms while taking every request",
+                    d.as_millis()
+                ));
+                tokio::time::sleep(d).await;
+                for t in &svc.serving {
+                    t.freeze(&svc.docker, false).await?;
+                }
+                self.say("blue resumed");
+            }
+        }
+        Ok(())
+    }
+
+    /// The termination wait's end: blue drained, taken out, stopped.
+    async fn terminate_blue(&mut self, blue_tg: TargetGroup) -> String {
+        let delay = self.opts().deregistration_delay;
+        let lb = &self.svc.lb;
+        for t in &self.svc.serving {
+            let _ = lb.drain(blue_tg, t.state.slot).await;
+        }
+        self.say("blue draining: no new requests");
+        let slots: Vec<u32> = self.svc.serving.iter().map(|t| t.state.slot).collect();
+        match lb.wait_drained(blue_tg, &slots, delay).await {
+            Ok(true) => self.say("blue drained: no request in flight"),
+            _ => self.say(format!(
+                "blue still had requests in flight after {} ms",
+                delay.as_millis()
+            )),
+        }
+        for s in &slots {
+            let _ = lb.maint(blue_tg, *s).await;
+        }
+        self.say("blue out of the load balancer");
+        let grace = self.svc_blue_grace();
+        let lbc = self.rev.container.clone();
+        let n = self.svc.serving.len();
+        let mut stopped = None;
+        for mut t in std::mem::take(&mut self.svc.serving) {
+            let s = t.stop(&self.svc.docker, &grace, &lbc).await;
+            self.say(format!(
+                "blue stopped with SIGTERM: {} in {} ms",
+                describe_stop(&s),
+                s.took_ms
+            ));
+            stopped.get_or_insert(s);
+        }
+        self.original_stopped = stopped;
+        format!(
+            "termination wait of {} ms over; {n} blue task(s) drained and stopped",
+            self.opts().termination_wait.as_millis()
+        )
+    }
+
+    /// Blue's stop timeouts, from its own revision's task definition.
+    fn svc_blue_grace(&self) -> BTreeMap<String, Duration> {
+        let blue = self.svc.state.serving.as_ref().map(|s| s.revision);
+        let doc = blue
+            .and_then(|n| self.svc.state.revision(n))
+            .and_then(|r| std::fs::read_to_string(&r.taskdef).ok())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        match doc.and_then(|d| taskdef::TaskSpec::parse(&d).ok()) {
+            Some(spec) => spec
+                .containers
+                .iter()
+                .map(|c| (c.name.clone(), c.stop_timeout))
+                .collect(),
+            None => self.grace(),
+        }
+    }
+
+    /// A blue/green deployment from the task set that serves.
+    async fn blue_green<I: Future<Output = ()>>(
+        &mut self,
+        interrupt: &mut Interrupt<I>,
+    ) -> (DeploymentStatus, Option<ErrorInfo>, bool) {
+        let Some(blue) = self.svc.state.serving.clone() else {
+            return (DeploymentStatus::Failed, None, false);
+        };
+        let blue_tg = blue.target_group;
+        let green_tg = blue_tg.other();
+        let mut green: Vec<Task> = Vec::new();
+        let mut failure: Option<(Event, StepError)> = None;
+        for e in Event::ALL {
+            if failure.is_some() {
+                break;
+            }
+            let hook = self
+                .events
+                .iter()
+                .find(|r| r.name == e)
+                .and_then(|r| r.hook.clone());
+            if e.hook().is_some() && hook.is_none() {
+                // No hook: the event passes at once, as in CodeDeploy.
+                self.begin(e);
+                self.end(e, EventStatus::Skipped, None);
+                continue;
+            }
+            self.begin(e);
+            let result: Result<Option<String>, StepError> = match e {
+                Event::Install => {
+                    let r = {
+                        let (run_ref, green_ref) = (&*self, &mut green);
+                        tokio::select! {
+                            r = run_ref.install(green_tg, green_ref) => r,
+                            _ = interrupt.wait() => Err(StepError::stop()),
+                        }
+                    };
+                    if r.is_ok() {
+                        self.read_version(&green).await;
+                    }
+                    r.map(|()| {
+                        Some(format!(
+                            "{} green task(s) healthy in {}",
+                            green.len(),
+                            green_tg.name()
+                        ))
+                    })
+                }
+                Event::AllowTestTraffic => {
+                    let run_ref = &*self;
+                    guard(
+                        async {
+                            run_ref.svc.lb.route(Listener::Test, green_tg, 100).await?;
+                            Ok(Some(format!(
+                                "test listener {} → green",
+                                run_ref.svc.test_url()
+                            )))
+                        },
+                        interrupt,
+                        &self.svc.docker,
+                        &green,
+                    )
+                    .await
+                }
+                Event::AllowTraffic => {
+                    self.allow_traffic(green_tg, blue_tg, interrupt, &green)
+                        .await
+                }
+                Event::TerminateBlue => {
+                    let wait = self.opts().termination_wait;
+                    let waited = guard(
+                        async {
+                            tokio::time::sleep(wait).await;
+                            Ok(())
+                        },
+                        interrupt,
+                        &self.svc.docker,
+                        &green,
+                    )
+                    .await;
+                    match waited {
+                        Err(err) => Err(err),
+                        // From here on the deployment is done: blue goes whatever happens.
+                        Ok(()) => Ok(Some(self.terminate_blue(blue_tg).await)),
+                    }
+                }
+                _ => match hook {
+                    Some(function) => {
+                        let run_ref = &*self;
+                        guard(
+                            async { run_ref.run_hook(e, &function).await.map(Some) },
+                            interrupt,
+                            &self.svc.docker,
+                            &green,
+                        )
+                        .await
+                    }
+                    None => Ok(None),
+                },
+            };
+            // Between events, green must still be whole.
+            let result = match result {
+                Ok(m) if e < Event::TerminateBlue => {
+                    match first_trouble(&self.svc.docker, &green).await {
+                        Some(t) => Err(StepError::new(
+                            "ECS_UPDATE_ERROR",
+                            format!("a green task stopped: {t}"),
+                        )),
+                        None => Ok(m),
+                    }
+                }
+                r => r,
+            };
+            match result {
+                Ok(m) => self.end(e, EventStatus::Succeeded, m),
+                Err(err) => {
+                    self.end(e, EventStatus::Failed, Some(err.message.clone()));
+                    failure = Some((e, err));
+                }
+            }
+        }
+        for r in self.events.iter_mut() {
+            if r.status == EventStatus::Pending {
+                r.status = EventStatus::Skipped;
+            }
+        }
+        match failure {
+            None => {
+                self.svc.state.serving = Some(TaskSetState {
+                    revision: self.number,
+                    target_group: green_tg,
+                    tasks: green.iter().map(|t| t.state.clone()).collect(),
+                });
+                self.svc.serving = green;
+                (DeploymentStatus::Succeeded, None, false)
+            }
+            Some((event, err)) => {
+                self.say(format!("deployment failed at {event}: rolling back"));
+                self.roll_back(blue_tg, &mut green).await;
+                let status = if err.stopped {
+                    DeploymentStatus::Stopped
+                } else {
+                    DeploymentStatus::Failed
+                };
+                (
+                    status,
+                    Some(ErrorInfo {
+                        code: err.code.into(),
+                        event,
+                        message: err.message,
+                    }),
+                    err.infrastructure,
+                )
+            }
+        }
+    }
+
+    /// AllowTraffic: the injected outage if any, then production moved step by step, green's
+    /// tasks and the interrupt checked between steps.
+    async fn allow_traffic<I: Future<Output = ()>>(
+        &mut self,
+        green_tg: TargetGroup,
+        blue_tg: TargetGroup,
+        interrupt: &mut Interrupt<I>,
+        green: &[Task],
+    ) -> Result<Option<String>, StepError> {
+        if let Some(outage) = self.opts().inject {
+            let run_ref = &*self;
+            guard(
+                run_ref.inject(outage, blue_tg),
+                interrupt,
+                &self.svc.docker,
+                green,
+            )
+            .await?;
+        }
+        let steps = self.opts().plan.steps();
+        let start = tokio::time::Instant::now();
+        for step in steps {
+            let wait = tokio::time::sleep_until(start + step.at);
+            guard(
+                async {
+                    wait.await;
+                    Ok(())
+                },
+                interrupt,
+                &self.svc.docker,
+                green,
+            )
+            .await?;
+            if let Some(t) = first_trouble(&self.svc.docker, green).await {
+                return Err(StepError::new(
+                    "ECS_UPDATE_ERROR",
+                    format!("a green task stopped: {t}"),
+                ));
+            }
+            self.svc
+                .lb
+                .route(Listener::Production, green_tg, step.green_percent)
+                .await?;
+            self.traffic.push(Weight {
+                unix_us: now_us(),
+                green_percent: step.green_percent,
+            });
+            self.say(format!(
+                "shift: green {} %, blue {} %",
+                step.green_percent,
+                100 - step.green_percent
+            ));
+        }
+        Ok(Some("production listener → green".to_string()))
+    }
+
+    fn probe_report(&self, p: &probe::ProbeOutcome, dir: &std::path::Path) -> ProbeReport {
+        let mut failures: Vec<FailureAt> = Vec::new();
+        for r in p.records.iter().filter(|r| !r.kind.is_ok()) {
+            let event = lifecycle::event_at(&self.events, r.start_unix_us);
+            let green_percent = lifecycle::weight_at(&self.traffic, r.start_unix_us);
+            match failures
+                .iter_mut()
+                .find(|f| f.event == event && f.green_percent == green_percent)
+            {
+                Some(f) => f.count += 1,
+                None => failures.push(FailureAt {
+                    event,
+                    green_percent,
+                    count: 1,
+                }),
+            }
+        }
+        let mut order: Vec<&probe::Record> = p.records.iter().collect();
+        order.sort_by_key(|r| (r.start_unix_us, r.seq));
+        let mut versions: Vec<String> = Vec::new();
+        for r in order {
+            if let Some(v) = &r.version {
+                if !versions.contains(v) {
+                    versions.push(v.clone());
+                }
+            }
+        }
+        let mut marks: Vec<probe::svg::Mark> = self
+            .events
+            .iter()
+            .filter(|e| e.status != EventStatus::Skipped)
+            .filter_map(|e| {
+                Some(probe::svg::Mark {
+                    unix_us: e.start_unix_us?,
+                    label: e.name.to_string(),
+                })
+            })
+            .collect();
+        marks.extend(self.traffic.iter().map(|w| probe::svg::Mark {
+            unix_us: w.unix_us,
+            label: format!("green {} %", w.green_percent),
+        }));
+        let svg_file = dir.join("probe.svg");
+        let _ = std::fs::write(
+            &svg_file,
+            probe::svg::render_marked(&p.records, &p.summary, &marks),
+        );
+        ProbeReport {
+            url: format!(
+                "{}{}",
+                self.svc.production_url(),
+                self.opts().probe.as_ref().map_or("", |p| p.path.as_str())
+            ),
+            summary: p.summary.clone(),
+            failures,
+            versions,
+            records_file: p.records_path.clone(),
+            summary_file: p.summary_path.clone(),
+            svg_file,
+        }
+    }
 }
 
-/// Runs `cutover local deploy` for a prepared revision. `interrupt` (Ctrl-C) stops it with a
-/// rollback; `progress` sees each line as it happens.
+/// For messages: what a task runs.
+fn describe(t: &Task) -> String {
+    t.state
+        .containers
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.image))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe_stop(s: &Stopped) -> String {
+    match (s.code, s.forced) {
+        (Some(c), false) => format!("exit {c}"),
+        (Some(c), true) => format!("exit {c} after SIGKILL"),
+        (None, true) => "killed with SIGKILL after the stop timeout".into(),
+        (None, false) => "ended by a signal".into(),
+    }
+}
+
+/// Runs `cutover local deploy` for a prepared revision: opens (or creates) the service, deploys,
+/// closes it. `interrupt` (Ctrl-C) stops the deployment with a rollback; `progress` sees each line.
 pub async fn deploy<F>(
     opts: &Options,
     rev: &Revision,
     task_definition_arn: Option<String>,
     interrupt: F,
-    progress: &(dyn Fn(&str) + Sync),
+    progress: &(dyn Fn(&Note) + Sync),
 ) -> Result<DeployOutcome, LocalError>
 where
     F: Future<Output = ()>,
 {
-    let dir = StateDir::new(opts.state_dir.clone());
-    let _lock = dir.lock()?;
-    let docker_bin =
-        docker::find_program(&opts.docker).ok_or_else(|| LocalError::DockerMissing {
-            program: opts.docker.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not found on PATH"),
-        })?;
-    let docker = Docker {
-        program: docker_bin,
-    };
     let mut interrupt = Interrupt {
         fut: Box::pin(interrupt),
         fired: false,
     };
-    let started = Instant::now();
-    let (state, lb) = tokio::select! {
-        r = open_service(opts, &dir, &docker) => r?,
+    let mut svc = tokio::select! {
+        s = Service::open(opts, progress) => s?,
         _ = interrupt.wait() => return Err(LocalError::Interrupted),
     };
-    let number = state.revisions.iter().map(|r| r.number).max().unwrap_or(0) + 1;
-    let id = format!("d-LOCAL{:05}", state.deployments + 1);
-    // The revision, kept as registered.
-    let rdir = dir.revision_dir(number);
-    let ddir = dir.deployment_dir(&id);
-    for d in [&rdir, &ddir] {
-        std::fs::create_dir_all(d).map_err(|source| LocalError::StateDir {
-            path: d.clone(),
-            source,
-        })?;
-    }
-    let td_path = rdir.join("taskdef.json");
-    let as_path = rdir.join(rev.appspec_file);
-    let write = |path: &PathBuf, text: &str| {
-        std::fs::write(path, text).map_err(|source| LocalError::Io {
-            what: "writing the revision".into(),
-            path: path.clone(),
-            source,
-        })
-    };
-    write(&td_path, &crate::artifacts::taskdef::to_text(&rev.taskdef))?;
-    write(&as_path, &rev.appspec_text)?;
-    let mut state = state;
-    state.revisions.push(RevisionState {
-        number,
-        image: rev.image.clone(),
-        taskdef: td_path,
-        appspec: as_path,
-        task_definition_arn,
-    });
-    state.deployments += 1;
-    dir.save(&state)?;
-
-    let created = state.serving.is_none();
-    let mut run = Run {
-        opts,
-        dir: dir.clone(),
-        docker,
-        lb,
-        state,
-        id: id.clone(),
-        rev,
-        number,
-        events: lifecycle::plan_events(&rev.hooks),
-        traffic: Vec::new(),
-        progress,
-        started,
-    };
-    run.say(format!(
-        "deployment {id}: revision {number} ({}) {}",
-        rev.image.as_deref().unwrap_or("images as in taskdef.json"),
-        if created {
-            "creates the service".to_string()
-        } else {
-            format!(
-                "replaces revision {} ({})",
-                run.state.serving.as_ref().map_or(0, |s| s.revision),
-                opts.plan.strategy
-            )
-        }
-    ));
-    for n in &rev.spec.notes {
-        run.say(format!("note: {n}"));
-    }
-
-    // The probe, from before the first event until after the last.
-    let probe_opts = opts.probe.as_ref().map(|p| probe::ProbeOptions {
-        url: format!("{}{}", run.production_url(), p.path),
-        rate: p.rate,
-        concurrency: probe::DEFAULT_CONCURRENCY,
-        duration: None,
-        until_version: None,
-        stable_for: probe::DEFAULT_STABLE_FOR,
-        timeout: p.timeout,
-        keep_alive: false,
-        results_dir: ddir.clone(),
-        max_failures: 0,
-        live_status: false,
-    });
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let probe_fut = async {
-        match &probe_opts {
-            Some(po) => Some(
-                probe::run_until(po, async {
-                    let _ = stop_rx.await;
-                })
-                .await,
-            ),
-            None => None,
-        }
-    };
-    let (probed, result) = tokio::join!(probe_fut, async {
-        if probe_opts.is_some() && !created {
-            tokio::time::sleep(PROBE_MARGIN).await;
-        }
-        let r = if created {
-            create(&mut run, &mut interrupt).await
-        } else {
-            blue_green(&mut run, &mut interrupt).await
-        };
-        if probe_opts.is_some() {
-            tokio::time::sleep(PROBE_MARGIN).await;
-        }
-        let _ = stop_tx.send(());
-        r
-    });
-    let status = result;
-    let probe = match probed {
-        Some(Ok(p)) => Some(probe_report(&run, p, &ddir)),
-        Some(Err(e)) => {
-            run.say(format!("the probe failed: {e}"));
-            None
-        }
-        None => None,
-    };
-    let (status, error, infrastructure_failure) = status;
-    let now = now_us();
-    let report = DeploymentReport {
-        id: id.clone(),
-        status,
-        deployment_config: if created {
-            "(service created)".into()
-        } else {
-            opts.plan.strategy.to_string()
-        },
-        from_revision: if created {
-            None
-        } else {
-            Some(number.saturating_sub(1))
-        },
-        to_revision: number,
-        events: run.events.clone(),
-        traffic: run.traffic.clone(),
-        rolled_back: error.is_some() && !created,
-        error,
-        start: format_unix_us(
-            now.saturating_sub(u64::try_from(started.elapsed().as_micros()).unwrap_or(0)),
-        ),
-        end: Some(format_unix_us(now)),
-        notes: rev.spec.notes.clone(),
-    };
-    run.state.last_deployment = Some(report.clone());
-    if run.state.serving.is_none() {
-        // A first deploy that failed leaves no service.
-        teardown(&run.dir, &run.docker, &run.state).await;
-    } else {
-        run.dir.save(&run.state)?;
-    }
-    let outcome = DeployOutcome {
-        deployment: report,
-        created,
-        revision: number,
-        image: rev.image.clone(),
-        task_definition_arn: run
-            .state
-            .revision(number)
-            .and_then(|r| r.task_definition_arn.clone()),
-        production_url: run.production_url(),
-        test_url: run.test_url(),
-        notes: rev.spec.notes.clone(),
-        infrastructure_failure,
-        probe,
-        report_file: ddir.join("report.json"),
-    };
-    let _ = std::fs::write(
-        &outcome.report_file,
-        serde_json::to_vec_pretty(&outcome).unwrap_or_default(),
-    );
-    Ok(outcome)
+    let deployed = svc.deploy(rev, task_definition_arn, interrupt.wait()).await;
+    svc.close().await;
+    deployed.map(|d| d.outcome)
 }
 
 /// Loads the service, or creates its network and load balancer.
@@ -765,18 +1552,23 @@ async fn open_service(
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "not found on PATH"),
         })?;
     let key = dir.key();
-    let network = format!("cutover-local-{key}");
+    let network = opts
+        .name_prefix
+        .clone()
+        .unwrap_or_else(|| format!("cutover-local-{key}"));
     // A network left by a service whose state was lost is reused.
     if docker.labelled_networks(&key).await?.is_empty() {
-        docker
-            .run(&[
-                "network",
-                "create",
-                "--label",
-                &format!("{}={key}", docker::SERVICE_LABEL),
-                &network,
-            ])
-            .await?;
+        let mut args: Vec<String> = vec![
+            "network".into(),
+            "create".into(),
+            "--label".into(),
+            format!("{}={key}", docker::SERVICE_LABEL),
+        ];
+        for (k, v) in &opts.labels {
+            args.extend(["--label".into(), format!("{k}={v}")]);
+        }
+        args.push(network.clone());
+        docker.run_with(&args, &[], None).await?;
     }
     let lb_dir = dir.lb_dir();
     std::fs::create_dir_all(&lb_dir).map_err(|source| LocalError::StateDir {
@@ -784,14 +1576,11 @@ async fn open_service(
         source,
     })?;
     let free = || {
-        std::net::TcpListener::bind(("127.0.0.1", 0))
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|source| LocalError::Io {
-                what: "finding a free port".into(),
-                path: PathBuf::from("127.0.0.1:0"),
-                source,
-            })
+        crate::proc::free_port().map_err(|source| LocalError::Io {
+            what: "finding a free port".into(),
+            path: PathBuf::from("127.0.0.1:0"),
+            source,
+        })
     };
     let production_port = match opts.production_port {
         0 => free()?,
@@ -806,14 +1595,19 @@ async fn open_service(
         },
         p => p,
     };
+    // A unix socket's path has at most 107 bytes: a deep checkout gets one in the temp folder.
+    let mut socket = lb_dir.join("admin.sock");
+    if socket.as_os_str().len() > 100 {
+        socket = std::env::temp_dir().join(format!("cutover-local-{key}.sock"));
+    }
     let config = lb::Config {
         production_port,
         test_port,
-        socket: lb_dir.join("admin.sock"),
+        socket,
         map: lb_dir.join("listeners.map"),
         health: opts.health.clone(),
     };
-    let lb = Lb::start(&haproxy, &config, &lb_dir).await?;
+    let lb = Lb::start(&haproxy, &config, &lb_dir, opts.detached).await?;
     let state = ServiceState {
         key,
         network,
@@ -835,274 +1629,6 @@ async fn open_service(
     Ok((state, lb))
 }
 
-/// The first deploy: the revision starts in `tg_a` and serves both listeners; no cutover.
-async fn create<I: Future<Output = ()>>(
-    run: &mut Run<'_>,
-    interrupt: &mut Interrupt<I>,
-) -> (DeploymentStatus, Option<ErrorInfo>, bool) {
-    for r in run.events.iter_mut() {
-        r.status = EventStatus::Skipped;
-    }
-    run.begin(Event::Install);
-    let mut tasks = Vec::new();
-    let tg = TargetGroup::TgA;
-    let r = {
-        let (run_ref, tasks_ref) = (&*run, &mut tasks);
-        tokio::select! {
-            r = run_ref.install(tg, tasks_ref) => r,
-            _ = interrupt.wait() => Err(StepError::stop()),
-        }
-    };
-    match r {
-        Ok(()) => {
-            run.end(
-                Event::Install,
-                EventStatus::Succeeded,
-                Some(format!("service created: revision {} serves", run.number)),
-            );
-            run.state.serving = Some(TaskSetState {
-                revision: run.number,
-                target_group: tg,
-                tasks: tasks.iter().map(|t| t.state.clone()).collect(),
-            });
-            (DeploymentStatus::Succeeded, None, false)
-        }
-        Err(e) => {
-            run.end(Event::Install, EventStatus::Failed, Some(e.message.clone()));
-            for t in tasks.iter_mut() {
-                t.remove(&run.docker).await;
-            }
-            run.remove_strays().await;
-            let status = if e.stopped {
-                DeploymentStatus::Stopped
-            } else {
-                DeploymentStatus::Failed
-            };
-            (
-                status,
-                Some(ErrorInfo {
-                    code: e.code.into(),
-                    event: Event::Install,
-                    message: e.message,
-                }),
-                e.infrastructure,
-            )
-        }
-    }
-}
-
-/// A blue/green deployment from the task set that serves.
-async fn blue_green<I: Future<Output = ()>>(
-    run: &mut Run<'_>,
-    interrupt: &mut Interrupt<I>,
-) -> (DeploymentStatus, Option<ErrorInfo>, bool) {
-    let Some(blue) = run.state.serving.clone() else {
-        return (DeploymentStatus::Failed, None, false);
-    };
-    let blue_tg = blue.target_group;
-    let green_tg = blue_tg.other();
-    let mut green: Vec<Task> = Vec::new();
-    let mut failure: Option<(Event, StepError)> = None;
-    for e in Event::ALL {
-        if failure.is_some() {
-            break;
-        }
-        let hook = run
-            .events
-            .iter()
-            .find(|r| r.name == e)
-            .and_then(|r| r.hook.clone());
-        if e.hook().is_some() && hook.is_none() {
-            // No hook: the event passes at once, as in CodeDeploy.
-            run.begin(e);
-            run.end(e, EventStatus::Skipped, None);
-            continue;
-        }
-        run.begin(e);
-        let result: Result<Option<String>, StepError> = match e {
-            Event::Install => {
-                let r = {
-                    let (run_ref, green_ref) = (&*run, &mut green);
-                    tokio::select! {
-                        r = run_ref.install(green_tg, green_ref) => r,
-                        _ = interrupt.wait() => Err(StepError::stop()),
-                    }
-                };
-                r.map(|()| {
-                    Some(format!(
-                        "{} green task(s) healthy in {}",
-                        green.len(),
-                        green_tg.name()
-                    ))
-                })
-            }
-            Event::AllowTestTraffic => {
-                let run_ref = &*run;
-                guard(
-                    async {
-                        run_ref.lb.route(Listener::Test, green_tg, 100).await?;
-                        Ok(Some(format!(
-                            "test listener {} → green",
-                            run_ref.test_url()
-                        )))
-                    },
-                    interrupt,
-                    &run.docker,
-                    &green,
-                )
-                .await
-            }
-            Event::AllowTraffic => {
-                // The shift records its weights as it goes, so it runs on the Run itself; the
-                // watch and the interrupt are checked between steps.
-                let mut r = Ok(());
-                let steps = run.opts.plan.steps();
-                let start = tokio::time::Instant::now();
-                for step in steps {
-                    let wait = tokio::time::sleep_until(start + step.at);
-                    if let Err(err) = guard(
-                        async {
-                            wait.await;
-                            Ok(())
-                        },
-                        interrupt,
-                        &run.docker,
-                        &green,
-                    )
-                    .await
-                    {
-                        r = Err(err);
-                        break;
-                    }
-                    if let Some(t) = first_trouble(&run.docker, &green).await {
-                        r = Err(StepError::new(
-                            "ECS_UPDATE_ERROR",
-                            format!("a green task stopped: {t}"),
-                        ));
-                        break;
-                    }
-                    if let Err(err) = run
-                        .lb
-                        .route(Listener::Production, green_tg, step.green_percent)
-                        .await
-                    {
-                        r = Err(err.into());
-                        break;
-                    }
-                    run.traffic.push(Weight {
-                        unix_us: now_us(),
-                        green_percent: step.green_percent,
-                    });
-                    run.say(format!(
-                        "AllowTraffic: production {} % green, {} % blue",
-                        step.green_percent,
-                        100 - step.green_percent
-                    ));
-                }
-                r.map(|()| Some("production listener → green".to_string()))
-            }
-            Event::TerminateBlue => {
-                let wait = run.opts.termination_wait;
-                let waited = guard(
-                    async {
-                        tokio::time::sleep(wait).await;
-                        Ok(())
-                    },
-                    interrupt,
-                    &run.docker,
-                    &green,
-                )
-                .await;
-                match waited {
-                    Err(err) => Err(err),
-                    Ok(()) => {
-                        // From here on the deployment is done: blue goes whatever happens.
-                        for t in &blue.tasks {
-                            let _ = run
-                                .lb
-                                .deregister(blue_tg, t.slot, run.opts.deregistration_delay)
-                                .await;
-                        }
-                        let grace = run.grace_of_blue();
-                        for t in &blue.tasks {
-                            task::stop(&run.docker, t, &grace).await;
-                        }
-                        Ok(Some(format!(
-                            "termination wait of {} ms over; {} blue task(s) drained and stopped",
-                            wait.as_millis(),
-                            blue.tasks.len()
-                        )))
-                    }
-                }
-            }
-            _ => match hook {
-                Some(function) => {
-                    let run_ref = &*run;
-                    guard(
-                        async { run_ref.run_hook(e, &function).await.map(Some) },
-                        interrupt,
-                        &run.docker,
-                        &green,
-                    )
-                    .await
-                }
-                None => Ok(None),
-            },
-        };
-        // Between events, green must still be whole.
-        let result = match result {
-            Ok(m) if e < Event::TerminateBlue => match first_trouble(&run.docker, &green).await {
-                Some(t) => Err(StepError::new(
-                    "ECS_UPDATE_ERROR",
-                    format!("a green task stopped: {t}"),
-                )),
-                None => Ok(m),
-            },
-            r => r,
-        };
-        match result {
-            Ok(m) => run.end(e, EventStatus::Succeeded, m),
-            Err(err) => {
-                run.end(e, EventStatus::Failed, Some(err.message.clone()));
-                failure = Some((e, err));
-            }
-        }
-    }
-    for r in run.events.iter_mut() {
-        if r.status == EventStatus::Pending {
-            r.status = EventStatus::Skipped;
-        }
-    }
-    match failure {
-        None => {
-            run.state.serving = Some(TaskSetState {
-                revision: run.number,
-                target_group: green_tg,
-                tasks: green.iter().map(|t| t.state.clone()).collect(),
-            });
-            (DeploymentStatus::Succeeded, None, false)
-        }
-        Some((event, err)) => {
-            run.say(format!("deployment failed at {event}: rolling back"));
-            run.roll_back(blue_tg, &mut green).await;
-            let status = if err.stopped {
-                DeploymentStatus::Stopped
-            } else {
-                DeploymentStatus::Failed
-            };
-            (
-                status,
-                Some(ErrorInfo {
-                    code: err.code.into(),
-                    event,
-                    message: err.message,
-                }),
-                err.infrastructure,
-            )
-        }
-    }
-}
-
 async fn first_trouble(docker: &Docker, tasks: &[Task]) -> Option<Trouble> {
     for t in tasks {
         if let Ok(Some(trouble)) = t.trouble(docker).await {
@@ -1110,87 +1636,6 @@ async fn first_trouble(docker: &Docker, tasks: &[Task]) -> Option<Trouble> {
         }
     }
     None
-}
-
-impl Run<'_> {
-    /// Blue's stop timeouts, from its own revision's task definition.
-    fn grace_of_blue(&self) -> BTreeMap<String, Duration> {
-        let blue = self.state.serving.as_ref().map(|s| s.revision);
-        let doc = blue
-            .and_then(|n| self.state.revision(n))
-            .and_then(|r| std::fs::read_to_string(&r.taskdef).ok())
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-        match doc.and_then(|d| taskdef::TaskSpec::parse(&d).ok()) {
-            Some(spec) => spec
-                .containers
-                .iter()
-                .map(|c| (c.name.clone(), c.stop_timeout))
-                .collect(),
-            None => self.grace(),
-        }
-    }
-}
-
-fn probe_report(run: &Run<'_>, p: probe::ProbeOutcome, dir: &std::path::Path) -> ProbeReport {
-    let mut failures: Vec<FailureAt> = Vec::new();
-    for r in p.records.iter().filter(|r| !r.kind.is_ok()) {
-        let event = lifecycle::event_at(&run.events, r.start_unix_us);
-        let green_percent = lifecycle::weight_at(&run.traffic, r.start_unix_us);
-        match failures
-            .iter_mut()
-            .find(|f| f.event == event && f.green_percent == green_percent)
-        {
-            Some(f) => f.count += 1,
-            None => failures.push(FailureAt {
-                event,
-                green_percent,
-                count: 1,
-            }),
-        }
-    }
-    let mut order: Vec<&probe::Record> = p.records.iter().collect();
-    order.sort_by_key(|r| (r.start_unix_us, r.seq));
-    let mut versions: Vec<String> = Vec::new();
-    for r in order {
-        if let Some(v) = &r.version {
-            if !versions.contains(v) {
-                versions.push(v.clone());
-            }
-        }
-    }
-    let mut marks: Vec<probe::svg::Mark> = run
-        .events
-        .iter()
-        .filter(|e| e.status != EventStatus::Skipped || e.start_unix_us.is_some())
-        .filter_map(|e| {
-            Some(probe::svg::Mark {
-                unix_us: e.start_unix_us?,
-                label: e.name.to_string(),
-            })
-        })
-        .collect();
-    marks.extend(run.traffic.iter().map(|w| probe::svg::Mark {
-        unix_us: w.unix_us,
-        label: format!("green {} %", w.green_percent),
-    }));
-    let svg_file = dir.join("probe.svg");
-    let _ = std::fs::write(
-        &svg_file,
-        probe::svg::render_marked(&p.records, &p.summary, &marks),
-    );
-    ProbeReport {
-        url: format!(
-            "{}{}",
-            run.production_url(),
-            run.opts.probe.as_ref().map_or("", |p| p.path.as_str())
-        ),
-        summary: p.summary,
-        failures,
-        versions,
-        records_file: p.records_path,
-        summary_file: p.summary_path,
-        svg_file,
-    }
 }
 
 /// What `local status` shows.
@@ -1321,45 +1766,30 @@ pub async fn down(
         program: docker.to_path_buf(),
     };
     let state = dir.load().unwrap_or(None);
+    Ok(remove_service(&dir, &docker, state.as_ref()).await)
+}
+
+async fn remove_service(dir: &StateDir, docker: &Docker, state: Option<&ServiceState>) -> Removed {
     let mut removed = Removed {
         had_state: state.is_some(),
         ..Removed::default()
     };
-    let key = state.as_ref().map_or_else(|| dir.key(), |s| s.key.clone());
-    let ids = docker.labelled_containers(&key).await?;
+    let key = state.map_or_else(|| dir.key(), |s| s.key.clone());
+    let ids = docker.labelled_containers(&key).await.unwrap_or_default();
     removed.containers = ids.len();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     docker.remove(&refs).await;
-    for n in docker.labelled_networks(&key).await? {
+    for n in docker.labelled_networks(&key).await.unwrap_or_default() {
         if docker.run(&["network", "rm", &n]).await.is_ok() {
             removed.networks += 1;
         }
     }
-    if let Some(s) = &state {
+    if let Some(s) = state {
         removed.haproxy = stop_haproxy(s).await;
     }
-    dir.remove_state()?;
-    let _ = std::fs::remove_dir_all(dir.lb_dir());
-    Ok(removed)
-}
-
-async fn teardown(dir: &StateDir, docker: &Docker, state: &ServiceState) {
-    let ids = docker
-        .labelled_containers(&state.key)
-        .await
-        .unwrap_or_default();
-    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    docker.remove(&refs).await;
-    for n in docker
-        .labelled_networks(&state.key)
-        .await
-        .unwrap_or_default()
-    {
-        let _ = docker.run(&["network", "rm", &n]).await;
-    }
-    stop_haproxy(state).await;
     let _ = dir.remove_state();
     let _ = std::fs::remove_dir_all(dir.lb_dir());
+    removed
 }
 
 /// SIGTERM to the service's HAProxy (only if the pid is still ours), SIGKILL if it lingers.
@@ -1368,19 +1798,13 @@ async fn stop_haproxy(state: &ServiceState) -> bool {
     if !lb::is_our_haproxy(pid, &state.lb.config) {
         return false;
     }
-    let Some(p) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return false;
-    };
-    let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
+    let _ = crate::proc::signal(pid, rustix::process::Signal::TERM);
     let deadline = Instant::now() + Duration::from_secs(3);
     while lb::is_our_haproxy(pid, &state.lb.config) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     if lb::is_our_haproxy(pid, &state.lb.config) {
-        let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        let _ = crate::proc::signal(pid, rustix::process::Signal::KILL);
     }
     true
 }

@@ -25,6 +25,64 @@ pub struct Revision {
     pub container: String,
     pub container_port: u16,
     pub spec: TaskSpec,
+    /// How the tasks run: the task definition's containers, or a local program.
+    pub backend: super::task::Backend,
+}
+
+impl Revision {
+    /// A revision of one container, `image`, listening on `port` (`cutover rehearse
+    /// --blue-image`): the task definition and AppSpec such a service would have.
+    pub fn of_image(image: &str, port: u16, stop_timeout: u64) -> Result<Revision, RevisionError> {
+        let taskdef = serde_json::json!({
+            "family": "rehearse",
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "containerDefinitions": [{
+                "name": "app",
+                "image": image,
+                "essential": true,
+                "portMappings": [{"containerPort": port, "protocol": "tcp"}],
+                "stopTimeout": stop_timeout
+            }]
+        });
+        let appspec_text = format!(
+            "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: <TASK_DEFINITION>\n        LoadBalancerInfo:\n          ContainerName: app\n          ContainerPort: {port}\n"
+        );
+        let appspec: AppSpec =
+            serde_yaml::from_str(&appspec_text).map_err(|e| RevisionError::Unreadable {
+                file: appspec::YAML_FILE_NAME,
+                why: e.to_string(),
+            })?;
+        Ok(Revision {
+            spec: TaskSpec::parse(&taskdef)?,
+            taskdef,
+            appspec,
+            appspec_text,
+            appspec_file: appspec::YAML_FILE_NAME,
+            image: Some(image.to_string()),
+            hooks: Vec::new(),
+            container: "app".into(),
+            container_port: port,
+            backend: super::task::Backend::Containers,
+        })
+    }
+
+    /// A revision whose one task is a local program (`cutover rehearse --blue-cmd`), given a
+    /// free port through `{port}` in its arguments and `PORT`.
+    pub fn of_process(
+        program: &std::path::Path,
+        args: &[String],
+        stop_timeout: u64,
+    ) -> Result<Revision, RevisionError> {
+        let mut r = Revision::of_image("process", 1, stop_timeout)?;
+        r.image = None;
+        r.container_port = 0;
+        r.backend = super::task::Backend::Process {
+            program: program.to_path_buf(),
+            args: args.to_vec(),
+        };
+        Ok(r)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +197,7 @@ pub fn prepare(set: &ArtifactSet) -> Result<Revision, RevisionError> {
         container,
         container_port,
         spec: task,
+        backend: super::task::Backend::Containers,
     })
 }
 

@@ -24,11 +24,15 @@ pub enum Health {
     Unhealthy,
 }
 
-/// A task being started or running, with its health checkers.
+/// A task being started or running, with its health checkers; or a local process standing in
+/// for a task (`cutover rehearse --blue-cmd`).
 pub struct Task {
     pub state: TaskState,
     health: BTreeMap<String, Arc<Mutex<Health>>>,
     checkers: Vec<tokio::task::JoinHandle<()>>,
+    process: Option<Mutex<tokio::process::Child>>,
+    /// Where the containers' output is saved when the task stops.
+    pub log: std::path::PathBuf,
 }
 
 impl Drop for Task {
@@ -55,7 +59,28 @@ pub struct Launch<'a> {
     pub secrets: &'a BTreeMap<String, String>,
     /// How long a dependency condition may take.
     pub timeout: Duration,
+    /// Labels added to every container.
+    pub labels: &'a [(String, String)],
+    /// Container names start with this.
+    pub name_prefix: &'a str,
+    /// The task's output is saved here when it stops.
+    pub log: std::path::PathBuf,
 }
+
+/// How the revision's tasks run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The task definition's containers on Docker.
+    Containers,
+    /// A local program, given a free port through `{port}` in its arguments and `PORT`.
+    Process {
+        program: std::path::PathBuf,
+        args: Vec<String>,
+    },
+}
+
+/// The placeholder in a process backend's arguments replaced by its port.
+pub const PORT_PLACEHOLDER: &str = "{port}";
 
 /// Why a task is not healthy, or stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +111,63 @@ impl std::fmt::Display for Trouble {
 }
 
 impl Task {
+    /// A task known only from the state (started by an earlier command): no health checks run.
+    pub fn from_state(state: TaskState, log: std::path::PathBuf) -> Task {
+        Task {
+            state,
+            health: BTreeMap::new(),
+            checkers: Vec::new(),
+            process: None,
+            log,
+        }
+    }
+
+    /// Starts a local program as a task: one essential "container" on a free port.
+    pub fn start_process(
+        l: &Launch<'_>,
+        program: &std::path::Path,
+        args: &[String],
+    ) -> Result<Task, LocalError> {
+        let io = |what: &str, source| LocalError::Io {
+            what: what.into(),
+            path: program.to_path_buf(),
+            source,
+        };
+        let port = crate::proc::free_port().map_err(|e| io("finding a free port for", e))?;
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.replace(PORT_PLACEHOLDER, &port.to_string()))
+            .collect();
+        let child = crate::proc::spawn(program, &args, &[("PORT", port.to_string())], &l.log)
+            .map_err(|source| LocalError::Spawn {
+                program: program.to_path_buf(),
+                source,
+            })?;
+        let mut describe = program.display().to_string();
+        for a in &args {
+            describe.push(' ');
+            describe.push_str(a);
+        }
+        Ok(Task {
+            state: TaskState {
+                id: l.task_id.clone(),
+                pause: String::new(),
+                host_port: port,
+                slot: l.slot,
+                containers: vec![ContainerState {
+                    name: "app".into(),
+                    id: format!("pid:{}", child.id().unwrap_or(0)),
+                    image: describe,
+                    essential: true,
+                }],
+            },
+            health: BTreeMap::new(),
+            checkers: Vec::new(),
+            process: Some(Mutex::new(child)),
+            log: l.log.clone(),
+        })
+    }
+
     /// Starts the task's containers in order. On an error, what was started is removed.
     pub async fn start(l: &Launch<'_>) -> Result<Task, LocalError> {
         let mut task = Task {
@@ -98,6 +180,8 @@ impl Task {
             },
             health: BTreeMap::new(),
             checkers: Vec::new(),
+            process: None,
+            log: l.log.clone(),
         };
         match task.start_inner(l).await {
             Ok(()) => Ok(task),
@@ -116,12 +200,13 @@ impl Task {
             format!("{}={container}", docker::CONTAINER_LABEL),
         ]
         .into_iter()
+        .chain(l.labels.iter().map(|(k, v)| format!("{k}={v}")))
         .flat_map(|v| ["--label".to_string(), v])
         .collect()
     }
 
     async fn start_inner(&mut self, l: &Launch<'_>) -> Result<(), LocalError> {
-        let base = format!("cutover-local-{}-{}", l.service, l.task_id);
+        let base = format!("{}-{}", l.name_prefix, l.task_id);
         let mut args: Vec<String> = vec![
             "run".into(),
             "--detach".into(),
@@ -289,6 +374,16 @@ impl Task {
 
     /// What is wrong with the task now, if anything.
     pub async fn trouble(&self, docker: &Docker) -> Result<Option<Trouble>, LocalError> {
+        if let Some(child) = &self.process {
+            let mut child = child.lock().unwrap_or_else(|p| p.into_inner());
+            return Ok(match child.try_wait() {
+                Ok(Some(status)) => Some(Trouble::EssentialExited {
+                    container: "app".into(),
+                    code: status.code().unwrap_or(-1),
+                }),
+                _ => None,
+            });
+        }
         check(docker, &self.state).await.map(|t| {
             t.or_else(|| {
                 self.state
@@ -308,9 +403,87 @@ impl Task {
         for c in &self.checkers {
             c.abort();
         }
+        if let Some(child) = self.process.take() {
+            let mut child = child.into_inner().unwrap_or_else(|p| p.into_inner());
+            crate::proc::kill(&mut child, Instant::now()).await;
+            return;
+        }
+        save_logs(docker, &self.state, &self.log).await;
         remove(docker, &self.state).await;
     }
+
+    /// Stops the task as ECS does (see [`stop`]); how its load-balanced container ended.
+    pub async fn stop(
+        &mut self,
+        docker: &Docker,
+        grace: &BTreeMap<String, Duration>,
+        lb_container: &str,
+    ) -> Stopped {
+        for c in &self.checkers {
+            c.abort();
+        }
+        if let Some(child) = self.process.take() {
+            let mut child = child.into_inner().unwrap_or_else(|p| p.into_inner());
+            let g = grace
+                .values()
+                .next()
+                .copied()
+                .unwrap_or(super::taskdef::DEFAULT_STOP_TIMEOUT);
+            return crate::proc::terminate(&mut child, g).await;
+        }
+        stop(docker, &self.state, grace, lb_container, &self.log).await
+    }
+
+    /// The injected outage: SIGKILL to the load-balanced container (or the process), no drain.
+    pub async fn kill(&self, docker: &Docker, lb_container: &str) -> Result<(), LocalError> {
+        if let Some(child) = &self.process {
+            let mut child = child.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = child.start_kill();
+            return Ok(());
+        }
+        match self
+            .state
+            .containers
+            .iter()
+            .find(|c| c.name == lb_container)
+        {
+            Some(c) => docker
+                .run(&["kill", "--signal", "KILL", &c.id])
+                .await
+                .map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// The injected stall: the task frozen (`docker pause`, or SIGSTOP), or thawed again.
+    pub async fn freeze(&self, docker: &Docker, frozen: bool) -> Result<(), LocalError> {
+        if let Some(child) = &self.process {
+            let pid = child
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .id()
+                .unwrap_or(0);
+            let sig = if frozen {
+                rustix::process::Signal::STOP
+            } else {
+                rustix::process::Signal::CONT
+            };
+            return crate::proc::signal(pid, sig).map_err(|source| LocalError::Io {
+                what: "signalling the task's process".into(),
+                path: self.log.clone(),
+                source,
+            });
+        }
+        let verb = if frozen { "pause" } else { "unpause" };
+        for c in &self.state.containers {
+            docker.run(&[verb, &c.id]).await?;
+        }
+        Ok(())
+    }
 }
+
+/// How a task's load-balanced container ended.
+pub use crate::proc::Stopped;
 
 /// An essential container of `task` that has exited, if one has (a container that is gone
 /// counts as exited).
@@ -338,16 +511,58 @@ pub async fn check(docker: &Docker, task: &TaskState) -> Result<Option<Trouble>,
 }
 
 /// Stops a task as ECS does: every container gets SIGTERM and its own `stopTimeout`, in reverse
-/// start order (dependents first), then everything is removed.
-pub async fn stop(docker: &Docker, task: &TaskState, grace: &BTreeMap<String, Duration>) {
+/// start order (dependents first); the output is saved to `log`, then everything is removed.
+/// Returns how `lb_container` ended.
+pub async fn stop(
+    docker: &Docker,
+    task: &TaskState,
+    grace: &BTreeMap<String, Duration>,
+    lb_container: &str,
+    log: &std::path::Path,
+) -> Stopped {
+    let mut out = Stopped {
+        code: None,
+        forced: false,
+        took_ms: 0,
+    };
     for c in task.containers.iter().rev() {
         let g = grace
             .get(&c.name)
             .copied()
             .unwrap_or(super::taskdef::DEFAULT_STOP_TIMEOUT);
+        let started = Instant::now();
         docker.stop(&c.id, g).await;
+        if c.name == lb_container {
+            let took = started.elapsed();
+            out = Stopped {
+                code: docker
+                    .states(&[&c.id])
+                    .await
+                    .ok()
+                    .and_then(|s| s.first().map(|s| s.exit_code)),
+                forced: took >= g.max(Duration::from_secs(1)),
+                took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            };
+        }
     }
+    save_logs(docker, task, log).await;
     remove(docker, task).await;
+    out
+}
+
+/// Every container's output, one after the other, into `log` (best effort).
+async fn save_logs(docker: &Docker, task: &TaskState, log: &std::path::Path) {
+    let mut text = String::new();
+    let many = task.containers.len() > 1;
+    for c in &task.containers {
+        if many {
+            text.push_str(&format!("==> container {} <==\n", c.name));
+        }
+        text.push_str(&docker.logs(&c.id, None).await);
+    }
+    if !text.is_empty() {
+        let _ = std::fs::write(log, text);
+    }
 }
 
 async fn remove(docker: &Docker, task: &TaskState) {

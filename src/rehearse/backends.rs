@@ -1,27 +1,16 @@
-//! Blue and green: each a local process (a command, given a free port through `{port}` in its
-//! arguments and the `PORT` variable) or a container of the Docker engine (`docker run` with the
-//! port published on 127.0.0.1). Started, checked on the health path, asked for their version,
-//! and stopped as ECS stops a task: SIGTERM, a grace time, then SIGKILL.
-//! The outage injections (SIGKILL, a pause) live here too.
+//! Blue and green as the flags give them: a local process (a command, given a free port through
+//! `{port}` in its arguments and the `PORT` variable) or an image, which the local engine runs as
+//! a one-container task. The owner label on a rehearsal's containers and network, and the
+//! removal of those a SIGKILLed rehearsal left.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-use super::process::{self, Stopped};
 use super::RehearseError;
-
-/// The placeholder in a backend command replaced by its port.
-pub const PORT_PLACEHOLDER: &str = "{port}";
-/// How long one health or version request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often the health wait polls.
-const POLL: Duration = Duration::from_millis(25);
+pub use crate::local::http::parse_version;
+pub use crate::local::task::PORT_PLACEHOLDER;
 
 /// Which side a backend is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -163,241 +152,6 @@ fn split_words(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-enum Running {
-    Process(Child),
-    Container { docker: PathBuf, id: String },
-    Gone,
-}
-
-/// A started backend.
-pub struct Backend {
-    pub role: Role,
-    pub addr: SocketAddr,
-    pub log: PathBuf,
-    running: Running,
-}
-
-impl Backend {
-    /// Starts `spec` on `port` of 127.0.0.1, output to `log`. Returns once it is started, not
-    /// once it is healthy: see [`Backend::wait_healthy`].
-    pub async fn start(
-        role: Role,
-        spec: &Spec,
-        port: u16,
-        log: &Path,
-        docker: &Path,
-    ) -> Result<Backend, RehearseError> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let running = match spec {
-            Spec::Command { program, args } => {
-                let args: Vec<String> = args
-                    .iter()
-                    .map(|a| a.replace(PORT_PLACEHOLDER, &port.to_string()))
-                    .collect();
-                let child = process::spawn(
-                    role.as_str(),
-                    program,
-                    &args,
-                    &[("PORT", port.to_string())],
-                    log,
-                )?;
-                Running::Process(child)
-            }
-            Spec::Image {
-                image,
-                container_port,
-            } => {
-                let name = format!("cutover-rehearse-{role}-{}-{port}", std::process::id());
-                let publish = format!("127.0.0.1:{port}:{container_port}");
-                let mut args = vec!["run", "-d", "--name", &name, "-p", &publish];
-                let label = owner_of(std::process::id()).map(|o| format!("{OWNER_LABEL}={o}"));
-                if let Some(label) = &label {
-                    args.extend(["--label", label.as_str()]);
-                }
-                args.push(image);
-                let out = docker_cmd(docker, &args).await?;
-                Running::Container {
-                    docker: docker.to_path_buf(),
-                    id: out.trim().to_string(),
-                }
-            }
-        };
-        Ok(Backend {
-            role,
-            addr,
-            log: log.to_path_buf(),
-            running,
-        })
-    }
-
-    /// Polls `GET path` until it answers 200, the backend exits, or `timeout` passes.
-    pub async fn wait_healthy(
-        &mut self,
-        path: &str,
-        timeout: Duration,
-    ) -> Result<(), RehearseError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(exit) = self.exited().await {
-                return Err(RehearseError::BackendExited {
-                    role: self.role,
-                    status: exit,
-                    log: self.log.clone(),
-                    tail: process::log_tail(&self.log, 15),
-                });
-            }
-            let last = match http_get(self.addr, path).await {
-                Ok((200, _)) => return Ok(()),
-                Ok((status, _)) => format!("HTTP {status}"),
-                Err(e) => e.to_string(),
-            };
-            if Instant::now() >= deadline {
-                return Err(RehearseError::NotReady {
-                    what: format!("{} at http://{}{path} (last: {last})", self.role, self.addr),
-                    waited: timeout,
-                    log: self.log.clone(),
-                    tail: process::log_tail(&self.log, 15),
-                });
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// `GET path` and the `version` of its JSON answer.
-    pub async fn version(&self, path: &str) -> Result<String, RehearseError> {
-        let bad = |reason: String| RehearseError::Version {
-            role: self.role,
-            url: format!("http://{}{path}", self.addr),
-            reason,
-        };
-        let (status, body) = http_get(self.addr, path)
-            .await
-            .map_err(|e| bad(e.to_string()))?;
-        if status != 200 {
-            return Err(bad(format!("HTTP {status}")));
-        }
-        parse_version(&body).ok_or_else(|| bad("no `version` string in the JSON answer".into()))
-    }
-
-    /// Whether it has exited (a description of how) or still runs.
-    async fn exited(&mut self) -> Option<String> {
-        match &mut self.running {
-            Running::Process(child) => child.try_wait().ok().flatten().map(|s| s.to_string()),
-            Running::Container { docker, id } => {
-                let state = docker_cmd(docker, &["inspect", "-f", "{{.State.Status}}", id])
-                    .await
-                    .ok()?;
-                let state = state.trim().to_string();
-                (state == "exited" || state == "dead").then(|| format!("container {state}"))
-            }
-            Running::Gone => Some("stopped".into()),
-        }
-    }
-
-    /// The injected outage: SIGKILL, no drain.
-    pub async fn kill(&mut self) -> Result<(), RehearseError> {
-        match &mut self.running {
-            Running::Process(child) => {
-                child.start_kill().map_err(|source| RehearseError::Io {
-                    what: format!("killing {}", self.role),
-                    path: self.log.clone(),
-                    source,
-                })?;
-                let _ = child.wait().await;
-            }
-            Running::Container { docker, id } => {
-                docker_cmd(docker, &["kill", "--signal", "KILL", id]).await?;
-            }
-            Running::Gone => {}
-        }
-        Ok(())
-    }
-
-    /// The injected stall: the process (or container) is frozen, connections queue.
-    pub async fn pause(&mut self) -> Result<(), RehearseError> {
-        self.freeze(true).await
-    }
-
-    pub async fn resume(&mut self) -> Result<(), RehearseError> {
-        self.freeze(false).await
-    }
-
-    async fn freeze(&mut self, stop: bool) -> Result<(), RehearseError> {
-        match &mut self.running {
-            Running::Process(child) => {
-                if let Some(pid) = child.id() {
-                    process::signal(pid, if stop { "STOP" } else { "CONT" }).await?;
-                }
-            }
-            Running::Container { docker, id } => {
-                docker_cmd(docker, &[if stop { "pause" } else { "unpause" }, id]).await?;
-            }
-            Running::Gone => {}
-        }
-        Ok(())
-    }
-
-    /// Stops it as ECS stops a task: SIGTERM, up to `grace` to drain and exit, then SIGKILL.
-    /// A container's output is saved to the log before it is removed.
-    pub async fn stop(&mut self, grace: Duration) -> Stopped {
-        let stopped = match &mut self.running {
-            Running::Process(child) => process::terminate(child, grace).await,
-            Running::Container { docker, id } => {
-                let started = Instant::now();
-                let secs = grace.as_secs().max(1).to_string();
-                let _ = docker_cmd(docker, &["stop", "--time", &secs, id]).await;
-                let code = docker_cmd(docker, &["inspect", "-f", "{{.State.ExitCode}}", id])
-                    .await
-                    .ok()
-                    .and_then(|c| c.trim().parse().ok());
-                save_container_log(docker, id, &self.log).await;
-                let _ = docker_cmd(docker, &["rm", "--force", id]).await;
-                let took = started.elapsed();
-                Stopped {
-                    code,
-                    forced: took >= grace,
-                    took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
-                }
-            }
-            Running::Gone => Stopped {
-                code: None,
-                forced: false,
-                took_ms: 0,
-            },
-        };
-        self.running = Running::Gone;
-        stopped
-    }
-}
-
-impl Drop for Backend {
-    /// The backstop for every path that did not call [`Backend::stop`]: processes are killed on
-    /// drop by tokio; a container is removed here.
-    fn drop(&mut self) {
-        if let Running::Container { docker, id } = &self.running {
-            let _ = std::process::Command::new(docker)
-                .args(["rm", "--force", id])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-async fn save_container_log(docker: &Path, id: &str, log: &Path) {
-    let out = Command::new(docker)
-        .args(["logs", id])
-        .stdin(Stdio::null())
-        .output()
-        .await;
-    if let Ok(out) = out {
-        let mut bytes = out.stdout;
-        bytes.extend_from_slice(&out.stderr);
-        let _ = std::fs::write(log, bytes);
-    }
-}
-
 /// The label on every container a rehearsal starts: its cutover's [`owner_of`].
 pub const OWNER_LABEL: &str = "cutover.rehearse.owner";
 
@@ -406,7 +160,7 @@ pub const OWNER_LABEL: &str = "cutover.rehearse.owner";
 /// and the pid with its start time (field 22 of `/proc/PID/stat`), so that a reused pid is not
 /// taken for the process that had it: `<boot id>/<pid namespace>/uid=<uid>/<pid>:<start time>`.
 /// `None` without `/proc` or when the process cannot be read.
-fn owner_of(pid: u32) -> Option<String> {
+pub(crate) fn owner_of(pid: u32) -> Option<String> {
     Some(format!("{}/{pid}:{}", pid_space()?, start_time(pid).ok()??))
 }
 
@@ -469,7 +223,13 @@ pub async fn remove_orphans(docker: &Path) -> Vec<String> {
         return Vec::new();
     };
     let mut removed = Vec::new();
-    for line in list.lines() {
+    let networks = docker_cmd(
+        docker,
+        &["network", "ls", "--filter", &filter, "--format", &format],
+    )
+    .await
+    .unwrap_or_default();
+    for line in list.lines().chain(networks.lines()) {
         let mut fields = line.split_whitespace();
         let (Some(id), Some(name), Some(owner)) = (fields.next(), fields.next(), fields.next())
         else {
@@ -477,9 +237,15 @@ pub async fn remove_orphans(docker: &Path) -> Vec<String> {
         };
         // Only owners this process can look up (same boot, pid namespace and user) and that are
         // certainly gone.
-        if owner_gone(owner, &here) == Some(true)
-            && docker_cmd(docker, &["rm", "--force", id]).await.is_ok()
-        {
+        if owner_gone(owner, &here) != Some(true) {
+            continue;
+        }
+        let rm = if networks.contains(line) {
+            docker_cmd(docker, &["network", "rm", id]).await
+        } else {
+            docker_cmd(docker, &["rm", "--force", "--volumes", id]).await
+        };
+        if rm.is_ok() {
             removed.push(name.to_string());
         }
     }
@@ -494,10 +260,9 @@ async fn docker_cmd(docker: &Path, args: &[&str]) -> Result<String, RehearseErro
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|source| RehearseError::Spawn {
-            what: "the Docker CLI".into(),
-            program: docker.to_path_buf(),
-            source,
+        .map_err(|e| RehearseError::Docker {
+            command: format!("docker {}", args.join(" ")),
+            stderr: e.to_string(),
         })?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -507,41 +272,6 @@ async fn docker_cmd(docker: &Path, args: &[&str]) -> Result<String, RehearseErro
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         })
     }
-}
-
-/// One `GET` with `Connection: close`: the status and the body (everything after the head).
-pub(crate) async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let exchange = async {
-        let mut s = TcpStream::connect(addr).await?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: cutover-rehearse\r\n\r\n");
-        s.write_all(request.as_bytes()).await?;
-        let mut buf = Vec::new();
-        (&mut s).take(1 << 20).read_to_end(&mut buf).await?;
-        Ok::<_, std::io::Error>(buf)
-    };
-    let buf = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in time"))??;
-    let text = String::from_utf8_lossy(&buf);
-    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP answer");
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(invalid)?;
-    let status = head
-        .strip_prefix("HTTP/1.")
-        .and_then(|rest| rest.get(2..5))
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(invalid)?;
-    Ok((status, body.to_string()))
-}
-
-/// The `version` string of a JSON answer such as `{"version":"0.0.2"}`.
-pub fn parse_version(body: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
-    value
-        .get("version")?
-        .as_str()
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -1,88 +1,36 @@
-//! `cutover rehearse`: the blue/green cutover on this machine, under the probe.
+//! `cutover rehearse`: a shortcut onto the local engine ([`crate::local`]) for two versions given
+//! by hand. Blue (`--blue-cmd` or `--blue-image`) becomes the first revision of a throwaway local
+//! service, green (`--green-cmd` or `--green-image`) the second: the engine runs CodeDeploy's
+//! lifecycle between them with the traffic moved as the deployment configuration says, blue
+//! drained and stopped, the probe recording every request from before Install to after blue has
+//! stopped; then the service is removed. One engine does every local cutover; this module turns
+//! the flags into its options and its outcome into the rehearsal's report.
 //!
-//! Blue (the current version) and green (the new one) run as local processes or containers
-//! ([`backends`]); HAProxy stands in for the load balancer ([`haproxy`]), driven through its
-//! runtime API; the traffic moves as a CodeDeploy configuration would move it ([`plan`]); and the
-//! probe ([`crate::probe`]) records every request from before green starts until after blue has
-//! stopped. The order, as CodeDeploy runs an ECS blue/green deployment:
-//!
-//! 1. start blue, then HAProxy with blue in service and green in maintenance; wait until HAProxy's
-//!    health check sees blue up;
-//! 2. start the probe; after `probe_before`, start green and wait for its health path;
-//! 3. put green in service at weight 0 and wait until HAProxy's own health check passes;
-//! 4. (`--inject-outage`: kill or freeze blue while it still takes every request);
-//! 5. shift the traffic step by step (all at once, canary, linear);
-//! 6. wait the termination time, drain blue (no new requests, wait for those in flight), take it
-//!    out, stop it with SIGTERM (SIGKILL after the stop timeout);
-//! 7. probe `probe_after` more, stop the probe; write the records, the summary, the picture and
-//!    the rehearsal's report; stop green and HAProxy.
-//!
-//! Every child is stopped on every path: after an error or an interrupt the same teardown runs,
-//! and a child whose handle is dropped is killed.
+//! What the rehearsal adds: processes as tasks (a command with `{port}`), the injected outages
+//! (`--inject-outage`, done by the engine just before the first shift), the load balancer and the
+//! processes tied to this cutover (the kernel stops them if it is SIGKILLed), and the owner label
+//! on its containers, so the next rehearsal removes those a SIGKILLed one left ([`backends`]).
 
 pub mod backends;
-pub mod haproxy;
-pub use crate::lifecycle::traffic as plan;
-mod process;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::str::FromStr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::lifecycle::traffic as plan;
+use crate::lifecycle::DeploymentStatus;
+pub use crate::local::Outage;
+use crate::local::{self, revision::Revision, LocalError, Note};
 use crate::probe::{self, record::format_unix_us, ProbeError, Rate, Record, Summary};
-use backends::{Backend, Role, Spec};
-use haproxy::{Haproxy, ServerStat};
-pub use process::Stopped;
+pub use crate::proc::Stopped;
+use backends::{Role, Spec};
 
 /// Requests per second of the probe when none is given: dense enough that a 10 ms gap shows.
 pub const DEFAULT_RATE: f64 = 200.0;
-/// How long HAProxy gets to stop.
-const HAPROXY_GRACE: Duration = Duration::from_secs(3);
-
-/// An outage injected on purpose, to prove the probe catches one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outage {
-    /// SIGKILL blue while it still takes every request, just before the first shift: no drain.
-    KillBlue,
-    /// Freeze blue (SIGSTOP, or `docker pause`) for this long just before the first shift.
-    StallBlue(Duration),
-}
-
-impl FromStr for Outage {
-    type Err = String;
-
-    /// `kill-blue`, or `stall-blue:MS` (milliseconds; `200` or `200ms`).
-    fn from_str(s: &str) -> Result<Outage, String> {
-        let s = s.trim();
-        if s == "kill-blue" {
-            return Ok(Outage::KillBlue);
-        }
-        let bad = || {
-            format!("`{s}` is not an outage: use kill-blue or stall-blue:MS (e.g. stall-blue:200)")
-        };
-        let ms = s.strip_prefix("stall-blue:").ok_or_else(bad)?;
-        let ms = ms.strip_suffix("ms").unwrap_or(ms);
-        match ms.trim().parse::<u64>() {
-            Ok(ms) if (1..=60_000).contains(&ms) => {
-                Ok(Outage::StallBlue(Duration::from_millis(ms)))
-            }
-            _ => Err(bad()),
-        }
-    }
-}
-
-impl std::fmt::Display for Outage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Outage::KillBlue => f.write_str("kill-blue"),
-            Outage::StallBlue(d) => write!(f, "stall-blue:{}", d.as_millis()),
-        }
-    }
-}
+/// The load balancer's health check here: every 100 ms, up after 2, down after 2.
+const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Everything a rehearsal needs: resolved and validated settings, not raw flags.
 #[derive(Debug, Clone)]
@@ -125,66 +73,21 @@ pub enum RehearseError {
     HaproxyNotFound { name: PathBuf },
     #[error("the Docker CLI `{}` is not on PATH\nhint: install Docker, pass --docker PATH, or run blue and green as processes with --blue-cmd/--green-cmd", name.display())]
     DockerNotFound { name: PathBuf },
-    #[error("cannot start {what} (`{}`)\nhint: check the path and that it is executable", program.display())]
-    Spawn {
-        what: String,
-        program: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("`kill -{signal} {pid}` failed: the process is gone")]
-    Signal { signal: String, pid: u32 },
-    #[error("HAProxy exited at start ({status}); its log `{}`:\n{tail}\nhint: a port in use or a bad --health-path show here", log.display())]
-    HaproxyExited {
-        status: String,
-        log: PathBuf,
-        tail: String,
-    },
-    #[error("{role} exited before it was healthy ({status}); its log `{}`:\n{tail}", log.display())]
-    BackendExited {
-        role: Role,
-        status: String,
-        log: PathBuf,
-        tail: String,
-    },
-    #[error("{what} was not ready after {waited:?}; log `{}`:\n{tail}\nhint: a slow start needs a longer --start-timeout; check the health path (--health-path)", log.display())]
-    NotReady {
-        what: String,
-        waited: Duration,
-        log: PathBuf,
-        tail: String,
-    },
-    #[error("cannot read {role}'s version at `{url}`: {reason}\nhint: the version path (--version-path) must answer 200 with JSON such as {{\"version\":\"1.2.3\"}}")]
-    Version {
-        role: Role,
-        url: String,
-        reason: String,
-    },
-    #[error("HAProxy's runtime API failed on `{command}`")]
-    Api {
-        command: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("HAProxy refused `{command}`: {answer}")]
-    ApiRefused { command: String, answer: String },
     #[error("`{command}` failed: {stderr}\nhint: is the Docker engine running, and the image present (`docker image ls`)?")]
     Docker { command: String, stderr: String },
+    /// A side did not come up (it exited, or was not healthy in time).
+    #[error("{message}")]
+    Start { role: Role, message: String },
     #[error("cannot create the results directory `{}`\nhint: pass a writable directory with --results DIR", path.display())]
     ResultsDir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{what} `{}`", path.display())]
-    Io {
-        what: String,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("the probe failed")]
     Probe(#[from] ProbeError),
+    #[error("the local engine failed")]
+    Engine(#[from] LocalError),
     #[error("interrupted before the probe started: nothing was recorded")]
     Interrupted,
 }
@@ -270,79 +173,6 @@ pub struct Outcome {
     pub error: Option<RehearseError>,
 }
 
-/// The children and what is known of them; torn down by [`Rig::shutdown`] on every path.
-struct Rig {
-    blue: Option<Backend>,
-    green: Option<Backend>,
-    haproxy: Option<Haproxy>,
-    blue_version: Option<String>,
-    green_version: Option<String>,
-    blue_stopped: Option<Stopped>,
-    green_stopped: Option<Stopped>,
-}
-
-impl Rig {
-    /// Stops whatever still runs: green and blue (SIGTERM, bounded), then HAProxy.
-    async fn shutdown(&mut self, grace: Duration) {
-        if let Some(g) = self.green.as_mut() {
-            self.green_stopped = Some(g.stop(grace).await);
-        }
-        if let Some(b) = self.blue.as_mut() {
-            let s = b.stop(grace).await;
-            if self.blue_stopped.is_none() {
-                self.blue_stopped = Some(s);
-            }
-        }
-        if let Some(h) = self.haproxy.as_mut() {
-            let _ = h.stop(HAPROXY_GRACE).await;
-        }
-        self.green = None;
-        self.blue = None;
-        self.haproxy = None;
-    }
-}
-
-/// The progress sink and the events so far.
-struct Timeline<'a> {
-    start: Instant,
-    start_unix_us: u64,
-    events: Vec<Event>,
-    progress: &'a (dyn Fn(&Event) + Sync),
-}
-
-impl Timeline<'_> {
-    fn note(&mut self, what: impl Into<String>) {
-        let since = self.start.elapsed();
-        let unix_us = self
-            .start_unix_us
-            .saturating_add(u64::try_from(since.as_micros()).unwrap_or(u64::MAX));
-        let event = Event {
-            at: format_unix_us(unix_us),
-            unix_us,
-            probe_offset_ms: None,
-            since_start_ms: since.as_secs_f64() * 1000.0,
-            what: what.into(),
-        };
-        (self.progress)(&event);
-        self.events.push(event);
-    }
-}
-
-/// A future that can be awaited again after losing a `select!`, and stays done once done.
-struct Interrupt<F> {
-    fut: Pin<Box<F>>,
-    fired: bool,
-}
-
-impl<F: Future<Output = ()>> Interrupt<F> {
-    async fn wait(&mut self) {
-        if !self.fired {
-            self.fut.as_mut().await;
-            self.fired = true;
-        }
-    }
-}
-
 /// Files of one rehearsal, under the results directory.
 struct Files {
     report: PathBuf,
@@ -399,15 +229,82 @@ impl Files {
     }
 }
 
-/// Ports of the rehearsal, all on 127.0.0.1.
-struct Ports {
-    lb: u16,
-    blue: u16,
-    green: u16,
+/// The engine's options for a rehearsal: a throwaway service in `state_dir`, the load balancer
+/// tied to this process, the probe on the version path.
+fn engine_options(
+    opts: &Options,
+    state_dir: PathBuf,
+    docker: &Path,
+    haproxy: &Path,
+) -> local::Options {
+    let owner = backends::owner_of(std::process::id());
+    local::Options {
+        docker: docker.to_path_buf(),
+        haproxy: haproxy.to_path_buf(),
+        production_port: opts.port,
+        plan: opts.plan,
+        termination_wait: opts.termination_wait,
+        health: local::lb::HealthCheck {
+            path: opts.health_path.clone(),
+            interval: CHECK_INTERVAL,
+            timeout: Duration::from_secs(2),
+            healthy_threshold: 2,
+            unhealthy_threshold: 2,
+            matcher: "200".into(),
+        },
+        // The longest drain is the stop timeout, as before SIGTERM.
+        deregistration_delay: opts.stop_timeout,
+        ready_timeout: opts.start_timeout,
+        probe: Some(local::ProbeSpec {
+            rate: opts.rate,
+            path: opts.version_path.clone(),
+            timeout: opts.timeout,
+        }),
+        probe_before: opts.probe_before,
+        probe_after: opts.probe_after,
+        probe_results: Some(opts.results_dir.clone()),
+        version_path: Some(opts.version_path.clone()),
+        labels: owner
+            .map(|o| vec![(backends::OWNER_LABEL.to_string(), o)])
+            .unwrap_or_default(),
+        name_prefix: Some(format!("cutover-rehearse-task-{}", std::process::id())),
+        detached: false,
+        inject: opts.inject,
+        ..local::Options::new(state_dir)
+    }
 }
 
-/// Runs a rehearsal. `interrupt` (Ctrl-C for the command) stops it early: the probe stops, the
-/// children are stopped, and the outcome says so. `progress` sees every event as it happens.
+fn revision(spec: &Spec, stop_timeout: Duration) -> Result<Revision, RehearseError> {
+    // ECS counts the stop timeout in whole seconds.
+    let secs = stop_timeout.as_secs_f64().ceil().max(1.0) as u64;
+    let r = match spec {
+        Spec::Command { program, args } => Revision::of_process(program, args, secs),
+        Spec::Image {
+            image,
+            container_port,
+        } => Revision::of_image(image, *container_port, secs),
+    };
+    r.map_err(|e| RehearseError::Start {
+        role: Role::Blue,
+        message: e.to_string(),
+    })
+}
+
+/// What the engine's run gave the rehearsal.
+struct Ran {
+    timeline: Vec<Note>,
+    blue: Option<local::DeployOutcome>,
+    green: Option<local::Deployed>,
+    green_stopped: Option<Stopped>,
+    blue_address: Option<String>,
+    green_address: Option<String>,
+    lb_log: PathBuf,
+    production_url: String,
+}
+
+/// Runs a rehearsal. `interrupt` (Ctrl-C for the command) stops it early: the deployment rolls
+/// back, everything is stopped, and the outcome says so. `progress` sees every event as it
+/// happens.
 pub async fn rehearse<F>(
     opts: &Options,
     interrupt: F,
@@ -417,353 +314,145 @@ where
     F: Future<Output = ()>,
 {
     let haproxy_bin =
-        process::find_program(&opts.haproxy).ok_or_else(|| RehearseError::HaproxyNotFound {
+        crate::proc::find_program(&opts.haproxy).ok_or_else(|| RehearseError::HaproxyNotFound {
             name: opts.haproxy.clone(),
         })?;
     let uses_docker = [&opts.blue, &opts.green]
         .iter()
         .any(|s| matches!(s, Spec::Image { .. }));
     let docker_bin = if uses_docker {
-        process::find_program(&opts.docker).ok_or_else(|| RehearseError::DockerNotFound {
+        crate::proc::find_program(&opts.docker).ok_or_else(|| RehearseError::DockerNotFound {
             name: opts.docker.clone(),
         })?
     } else {
         opts.docker.clone()
     };
+    let blue_rev = revision(&opts.blue, opts.stop_timeout)?;
+    let green_rev = revision(&opts.green, opts.stop_timeout)?;
     let files = Files::new(opts)?;
-    let tmp = tempfile::Builder::new()
-        .prefix("cutover-rehearse-")
-        .tempdir()
-        .map_err(|source| RehearseError::Io {
-            what: "creating a temporary directory".into(),
-            path: std::env::temp_dir(),
-            source,
-        })?;
-    let ports = Ports {
-        lb: if opts.port == 0 {
-            process::free_port()?
-        } else {
-            opts.port
-        },
-        blue: process::free_port()?,
-        green: process::free_port()?,
-    };
-    let mut interrupt = Interrupt {
-        fut: Box::pin(interrupt),
-        fired: false,
-    };
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let mut timeline = Timeline {
-        start: Instant::now(),
-        start_unix_us: u64::try_from(unix.as_micros()).unwrap_or(0),
-        events: Vec::new(),
-        progress,
+    let start_unix_us = u64::try_from(unix.as_micros()).unwrap_or(0);
+    let started = std::time::Instant::now();
+    let mut early: Vec<Event> = Vec::new();
+    let mut note = |what: String| {
+        let since = started.elapsed();
+        let e = Event {
+            at: format_unix_us(start_unix_us + u64::try_from(since.as_micros()).unwrap_or(0)),
+            unix_us: start_unix_us + u64::try_from(since.as_micros()).unwrap_or(0),
+            probe_offset_ms: None,
+            since_start_ms: since.as_secs_f64() * 1000.0,
+            what,
+        };
+        progress(&e);
+        early.push(e);
     };
-    let mut rig = Rig {
-        blue: None,
-        green: None,
-        haproxy: None,
-        blue_version: None,
-        green_version: None,
-        blue_stopped: None,
-        green_stopped: None,
-    };
-
-    // 1. Blue and HAProxy, before the probe.
-    let setup = tokio::select! {
-        r = setup(&mut rig, &mut timeline, opts, &ports, &files, &haproxy_bin, &docker_bin, tmp.path()) => Some(r),
-        _ = interrupt.wait() => None,
-    };
-    match setup {
-        Some(Ok(())) => {}
-        Some(Err(e)) => {
-            rig.shutdown(opts.stop_timeout).await;
-            return Err(e);
-        }
-        None => {
-            rig.shutdown(opts.stop_timeout).await;
-            return Err(RehearseError::Interrupted);
-        }
-    }
-
-    // 2-7. The probe runs while the plan is driven.
-    let probe_opts = probe::ProbeOptions {
-        url: format!("http://127.0.0.1:{}{}", ports.lb, opts.version_path),
-        rate: opts.rate,
-        concurrency: probe::DEFAULT_CONCURRENCY,
-        duration: None,
-        until_version: None,
-        stable_for: probe::DEFAULT_STABLE_FOR,
-        timeout: opts.timeout,
-        keep_alive: false,
-        results_dir: opts.results_dir.clone(),
-        max_failures: 0,
-        live_status: false,
-    };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let probe_run = probe::run_until(&probe_opts, async {
-        let _ = stop_rx.await;
-    });
-    tokio::pin!(probe_run);
-    timeline.note(format!(
-        "probe started: {} at {}",
-        probe_opts.url, opts.rate
-    ));
-    let driven = tokio::select! {
-        r = drive(&mut rig, &mut timeline, opts, &ports, &files, &docker_bin) => Some(r),
-        _ = interrupt.wait() => None,
-        // The probe only ends on its own when it cannot run at all.
-        p = &mut probe_run => {
-            rig.shutdown(opts.stop_timeout).await;
-            return Err(match p {
-                Err(e) => RehearseError::Probe(e),
-                Ok(_) => RehearseError::Probe(ProbeError::RecorderLost),
-            });
-        }
-    };
-    let (interrupted, error) = match driven {
-        Some(Ok(())) => (false, None),
-        Some(Err(e)) => {
-            timeline.note(format!("stopped on an error: {e}"));
-            (false, Some(e))
-        }
-        None => {
-            timeline.note("interrupted");
-            (true, None)
-        }
-    };
-    drop(stop_tx);
-    let probed = probe_run.await;
-    if error.is_some() || interrupted {
-        // Errors and interrupts skip the orderly end; blue gets SIGTERM here.
-        timeline.note("stopping blue, green and HAProxy");
-    }
-    rig.shutdown(opts.stop_timeout).await;
-    let probed = probed?;
-    Ok(finish(
-        opts,
-        &ports,
-        &files,
-        timeline,
-        rig,
-        probed,
-        interrupted,
-        error,
-    ))
-}
-
-/// Blue, then HAProxy with blue up by its health check.
-#[allow(clippy::too_many_arguments)]
-async fn setup(
-    rig: &mut Rig,
-    tl: &mut Timeline<'_>,
-    opts: &Options,
-    ports: &Ports,
-    files: &Files,
-    haproxy_bin: &Path,
-    docker_bin: &Path,
-    tmp: &Path,
-) -> Result<(), RehearseError> {
-    if [&opts.blue, &opts.green]
-        .iter()
-        .any(|s| matches!(s, Spec::Image { .. }))
-    {
-        for name in backends::remove_orphans(docker_bin).await {
-            tl.note(format!(
-                "removed container {name}, left by a rehearsal whose cutover was killed"
+    if uses_docker {
+        for name in backends::remove_orphans(&docker_bin).await {
+            note(format!(
+                "removed {name}, left by a rehearsal whose cutover was killed"
             ));
         }
     }
-    let blue = rig.blue.insert(
-        Backend::start(
-            Role::Blue,
-            &opts.blue,
-            ports.blue,
-            &files.blue_log,
-            docker_bin,
-        )
-        .await?,
-    );
-    tl.note(format!(
-        "blue starting on {}: {}",
-        blue.addr,
-        opts.blue.describe(ports.blue)
-    ));
-    blue.wait_healthy(&opts.health_path, opts.start_timeout)
-        .await?;
-    let version = blue.version(&opts.version_path).await?;
-    tl.note(format!("blue healthy, version {version}"));
-    rig.blue_version = Some(version);
-    let config = haproxy::Config {
-        listen: ([127, 0, 0, 1], ports.lb).into(),
-        socket: tmp.join("admin.sock"),
-        health_path: opts.health_path.clone(),
-        blue: ([127, 0, 0, 1], ports.blue).into(),
-        green: ([127, 0, 0, 1], ports.green).into(),
+    let state = tempfile::Builder::new()
+        .prefix(".rehearse-state-")
+        .tempdir_in(&opts.results_dir)
+        .map_err(|source| RehearseError::ResultsDir {
+            path: opts.results_dir.clone(),
+            source,
+        })?;
+    let lopts = engine_options(opts, state.path().to_path_buf(), &docker_bin, &haproxy_bin);
+    let offset = started.elapsed().as_secs_f64() * 1000.0;
+    let forward = |n: &Note| {
+        progress(&Event {
+            at: format_unix_us(n.unix_us),
+            unix_us: n.unix_us,
+            probe_offset_ms: None,
+            since_start_ms: offset + n.since_start_ms,
+            what: n.what.clone(),
+        })
     };
-    let lb = rig.haproxy.insert(
-        Haproxy::start(
-            haproxy_bin,
-            &config,
-            tmp,
-            &files.haproxy_log,
-            opts.start_timeout,
-        )
-        .await?,
-    );
-    tl.note(format!(
-        "HAProxy listening on http://{}: blue in service, green in maintenance",
-        config.listen
-    ));
-    lb.wait_for(
-        "blue",
-        "up by health check",
-        opts.start_timeout,
-        ServerStat::is_up_by_check,
-    )
-    .await?;
-    tl.note("blue up by HAProxy's health check");
-    Ok(())
-}
-
-/// Green, the shifts, the termination wait, blue's drain and stop, the probe's last stretch.
-async fn drive(
-    rig: &mut Rig,
-    tl: &mut Timeline<'_>,
-    opts: &Options,
-    ports: &Ports,
-    files: &Files,
-    docker_bin: &Path,
-) -> Result<(), RehearseError> {
-    tokio::time::sleep(opts.probe_before).await;
-    let Rig {
-        blue,
-        green,
-        haproxy,
-        blue_stopped,
-        green_version,
-        ..
-    } = rig;
-    let (Some(blue), Some(lb)) = (blue.as_mut(), haproxy.as_mut()) else {
-        return Ok(());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |rx: tokio::sync::watch::Receiver<bool>| async move {
+        let mut rx = rx;
+        let _ = rx.wait_for(|v| *v).await;
     };
-    let green = green.insert(
-        Backend::start(
-            Role::Green,
-            &opts.green,
-            ports.green,
-            &files.green_log,
-            docker_bin,
-        )
-        .await?,
-    );
-    tl.note(format!(
-        "green starting on {}: {}",
-        green.addr,
-        opts.green.describe(ports.green)
-    ));
-    green
-        .wait_healthy(&opts.health_path, opts.start_timeout)
-        .await?;
-    let version = green.version(&opts.version_path).await?;
-    tl.note(format!("green healthy, version {version}"));
-    *green_version = Some(version);
-    lb.set(&[
-        format!("set weight {}/green 0", haproxy::BACKEND),
-        format!("set server {}/green state ready", haproxy::BACKEND),
-    ])
-    .await?;
-    lb.wait_for(
-        "green",
-        "up by health check",
-        opts.start_timeout,
-        ServerStat::is_up_by_check,
-    )
-    .await?;
-    tl.note("green up by HAProxy's health check, weight 0");
-
-    match opts.inject {
-        Some(Outage::KillBlue) => {
-            blue.kill().await?;
-            tl.note("outage injected: blue killed with SIGKILL while taking every request");
-            // Clients see the outage until the balancer marks blue down, then until the shift.
-            let marked = lb
-                .wait_for(
-                    "blue",
-                    "marked down",
-                    opts.start_timeout,
-                    ServerStat::is_down,
-                )
-                .await;
-            if marked.is_ok() {
-                tl.note("blue marked down by HAProxy's health check");
+    let work = async {
+        let mut svc = local::Service::open(&lopts, &forward).await?;
+        let mut ran = Ran {
+            timeline: Vec::new(),
+            blue: None,
+            green: None,
+            green_stopped: None,
+            blue_address: None,
+            green_address: None,
+            lb_log: svc.lb_log(),
+            production_url: svc.production_url(),
+        };
+        let blue = svc.deploy(&blue_rev, None, stopped(stop_rx.clone())).await;
+        let blue = match blue {
+            Ok(b) => b.outcome,
+            Err(e) => {
+                ran.timeline = svc.timeline();
+                let _ = svc.down().await;
+                return Err(RehearseError::Engine(e));
+            }
+        };
+        ran.blue_address = svc.serving_addresses().into_iter().next();
+        let blue_ok = blue.deployment.status == DeploymentStatus::Succeeded;
+        ran.blue = Some(blue);
+        if blue_ok && !*stop_rx.borrow() {
+            let green = svc.deploy(&green_rev, None, stopped(stop_rx.clone())).await;
+            match green {
+                Ok(g) => {
+                    if g.outcome.deployment.status == DeploymentStatus::Succeeded {
+                        ran.green_address = svc.serving_addresses().into_iter().next();
+                        ran.green_stopped = svc
+                            .stop_serving(opts.stop_timeout, &green_rev.container)
+                            .await
+                            .into_iter()
+                            .next();
+                    }
+                    ran.green = Some(g);
+                }
+                Err(e) => {
+                    let _ = svc.down().await;
+                    return Err(RehearseError::Engine(e));
+                }
             }
         }
-        Some(Outage::StallBlue(d)) => {
-            blue.pause().await?;
-            tl.note(format!(
-                "outage injected: blue frozen for {} ms while taking every request",
-                d.as_millis()
-            ));
-            tokio::time::sleep(d).await;
-            blue.resume().await?;
-            tl.note("blue resumed");
+        ran.timeline = svc.timeline();
+        let _ = std::fs::copy(&ran.lb_log, &files.haproxy_log);
+        let _ = svc.down().await;
+        Ok::<Ran, RehearseError>(ran)
+    };
+    tokio::pin!(work);
+    tokio::pin!(interrupt);
+    let mut interrupted = false;
+    let ran = tokio::select! {
+        r = &mut work => r,
+        _ = &mut interrupt => {
+            interrupted = true;
+            let _ = stop_tx.send(true);
+            work.await
         }
-        None => {}
-    }
-
-    let shift_start = tokio::time::Instant::now();
-    for step in opts.plan.steps() {
-        tokio::time::sleep_until(shift_start + step.at).await;
-        lb.set(&haproxy::weights(step.green_percent)).await?;
-        tl.note(format!(
-            "shift: green {} %, blue {} %",
-            step.green_percent,
-            100 - step.green_percent
-        ));
-    }
-    if !opts.termination_wait.is_zero() {
-        tokio::time::sleep(opts.termination_wait).await;
-        tl.note(format!(
-            "termination wait of {} ms over",
-            opts.termination_wait.as_millis()
-        ));
-    }
-    lb.set(&[format!("set server {}/blue state drain", haproxy::BACKEND)])
-        .await?;
-    tl.note("blue draining: no new requests");
-    match lb
-        .wait_for("blue", "drained", opts.stop_timeout, |s| s.sessions == 0)
-        .await
-    {
-        Ok(_) => tl.note("blue drained: no request in flight"),
-        Err(_) => tl.note(format!(
-            "blue still had requests in flight after {} ms",
-            opts.stop_timeout.as_millis()
-        )),
-    }
-    lb.set(&[format!("set server {}/blue state maint", haproxy::BACKEND)])
-        .await?;
-    tl.note("blue out of the load balancer");
-    let stopped = blue.stop(opts.stop_timeout).await;
-    tl.note(format!(
-        "blue stopped with SIGTERM: {} in {} ms",
-        describe_stop(&stopped),
-        stopped.took_ms
-    ));
-    *blue_stopped = Some(stopped);
-    tokio::time::sleep(opts.probe_after).await;
-    Ok(())
+    }?;
+    finish(opts, &files, early, ran, interrupted, offset, state.path())
 }
 
-fn describe_stop(s: &Stopped) -> String {
-    match (s.code, s.forced) {
-        (Some(c), false) => format!("exit {c}"),
-        (Some(c), true) => format!("exit {c} after SIGKILL"),
-        (None, true) => "killed with SIGKILL after the stop timeout".into(),
-        (None, false) => "ended by a signal".into(),
+/// Copies a task's log (the engine keeps it with its deployment) to the rehearsal's name.
+fn copy_task_log(state: &Path, deployment: &local::DeployOutcome, to: &Path) {
+    let dir = state.join("deployments").join(&deployment.deployment.id);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("task-") && name.ends_with(".log") {
+            let _ = std::fs::copy(e.path(), to);
+            return;
+        }
     }
 }
 
@@ -771,31 +460,80 @@ fn describe_stop(s: &Stopped) -> String {
 #[allow(clippy::too_many_arguments)]
 fn finish(
     opts: &Options,
-    ports: &Ports,
     files: &Files,
-    mut timeline: Timeline<'_>,
-    rig: Rig,
-    probed: probe::ProbeOutcome,
+    early: Vec<Event>,
+    ran: Ran,
     interrupted: bool,
-    error: Option<RehearseError>,
-) -> Outcome {
-    let summary = probed.summary;
-    let t0 = probed.records.iter().map(|r| r.start_unix_us).min();
+    offset_ms: f64,
+    state: &Path,
+) -> Result<Outcome, RehearseError> {
+    let Ran {
+        timeline,
+        blue,
+        green,
+        green_stopped,
+        blue_address,
+        green_address,
+        lb_log: _,
+        production_url,
+    } = ran;
+    let Some(blue) = blue else {
+        return Err(RehearseError::Interrupted);
+    };
+    if blue.deployment.status != DeploymentStatus::Succeeded {
+        // Blue never came up: nothing was probed.
+        if interrupted || blue.deployment.status == DeploymentStatus::Stopped {
+            return Err(RehearseError::Interrupted);
+        }
+        let message = blue
+            .deployment
+            .error
+            .as_ref()
+            .map_or_else(|| "blue did not start".to_string(), |e| e.message.clone());
+        return Err(RehearseError::Start {
+            role: Role::Blue,
+            message,
+        });
+    }
+    copy_task_log(state, &blue, &files.blue_log);
+    let Some(green) = green else {
+        return Err(RehearseError::Interrupted);
+    };
+    copy_task_log(state, &green.outcome, &files.green_log);
+    let records = green.records;
+    let g = &green.outcome;
+    let summary = probe::summarize(&records);
+    let t0 = records.iter().map(|r| r.start_unix_us).min();
+    let mut events = early;
+    events.extend(timeline.iter().map(|n| Event {
+        at: format_unix_us(n.unix_us),
+        unix_us: n.unix_us,
+        probe_offset_ms: None,
+        since_start_ms: offset_ms + n.since_start_ms,
+        what: n.what.clone(),
+    }));
     if let Some(t0) = t0 {
-        for e in &mut timeline.events {
+        for e in &mut events {
             e.probe_offset_ms = (e.unix_us >= t0).then(|| (e.unix_us - t0) as f64 / 1000.0);
         }
     }
-    let problems = verdict(
+    let stopped_early = g.deployment.status == DeploymentStatus::Stopped || interrupted;
+    let error = match (&g.deployment.status, &g.deployment.error) {
+        (DeploymentStatus::Failed, Some(e)) => Some(RehearseError::Start {
+            role: Role::Green,
+            message: e.message.clone(),
+        }),
+        _ => None,
+    };
+    let mut problems = verdict(
         &summary,
-        &probed.records,
-        rig.blue_version.as_deref(),
-        rig.green_version.as_deref(),
-        interrupted,
+        &records,
+        blue.version.as_deref(),
+        g.version.as_deref(),
+        stopped_early,
         error.as_ref().map(|e| e.to_string()).as_deref(),
     );
-    let marks: Vec<probe::svg::Mark> = timeline
-        .events
+    let marks: Vec<probe::svg::Mark> = events
         .iter()
         .filter_map(|e| {
             mark_label(&e.what).map(|label| probe::svg::Mark {
@@ -804,8 +542,7 @@ fn finish(
             })
         })
         .collect();
-    let svg = probe::svg::render_marked(&probed.records, &summary, &marks);
-    let mut problems = problems;
+    let svg = probe::svg::render_marked(&records, &summary, &marks);
     if let Err(e) = std::fs::write(&files.svg, svg) {
         problems.push(format!(
             "cannot write the picture `{}`: {e}",
@@ -813,16 +550,28 @@ fn finish(
         ));
     }
     let side = |spec: &Spec,
-                port: u16,
+                address: &Option<String>,
                 version: &Option<String>,
-                stopped: &Option<Stopped>,
-                log: &Path| Side {
-        run: spec.describe(port),
-        address: format!("127.0.0.1:{port}"),
-        version: version.clone(),
-        stopped: stopped.clone(),
-        log: log.to_path_buf(),
+                stopped: Option<Stopped>,
+                log: &Path| {
+        let port = address
+            .as_deref()
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        Side {
+            run: spec.describe(port),
+            address: address.clone().unwrap_or_default(),
+            version: version.clone(),
+            stopped,
+            log: log.to_path_buf(),
+        }
     };
+    let (records_file, summary_file) = g
+        .probe
+        .as_ref()
+        .map(|p| (p.records_file.clone(), p.summary_file.clone()))
+        .unwrap_or_default();
     let mut report = Report {
         passed: false,
         problems: Vec::new(),
@@ -841,24 +590,24 @@ fn finish(
             .collect(),
         termination_wait_ms: u64::try_from(opts.termination_wait.as_millis()).unwrap_or(u64::MAX),
         outage: opts.inject.map(|o| o.to_string()),
-        load_balancer: format!("http://127.0.0.1:{}", ports.lb),
+        load_balancer: production_url,
         blue: side(
             &opts.blue,
-            ports.blue,
-            &rig.blue_version,
-            &rig.blue_stopped,
+            &blue_address,
+            &blue.version,
+            g.original_stopped.clone(),
             &files.blue_log,
         ),
         green: side(
             &opts.green,
-            ports.green,
-            &rig.green_version,
-            &rig.green_stopped,
+            &green_address,
+            &g.version,
+            green_stopped,
             &files.green_log,
         ),
-        events: timeline.events,
-        records_file: probed.records_path,
-        summary_file: probed.summary_path,
+        events,
+        records_file,
+        summary_file,
         svg_file: files.svg.clone(),
         report_file: files.report.clone(),
         haproxy_log: files.haproxy_log.clone(),
@@ -876,12 +625,12 @@ fn finish(
             files.report.display()
         ));
     }
-    Outcome {
+    Ok(Outcome {
         report,
-        records: probed.records,
-        interrupted,
+        records,
+        interrupted: stopped_early,
         error,
-    }
+    })
 }
 
 /// The short label of an event worth a mark in the picture.

@@ -306,6 +306,8 @@ pub fn resolve_deploy(
             path: args.probe_path.clone(),
             timeout: Duration::from_secs(2),
         }),
+        version_path: args.probe.then(|| args.probe_path.clone()),
+        ..Options::new(PathBuf::new())
     })
 }
 

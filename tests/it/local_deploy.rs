@@ -391,7 +391,7 @@ fn ctrl_c_during_the_shift_rolls_back() {
         "--minute",
         "10s",
     ]);
-    child.wait_for_stderr("AllowTraffic: production 10 % green");
+    child.wait_for_stderr("shift: green 10 %");
     child.signal("INT");
     let r = child.wait(LIMIT);
     assert_eq!(r.code, 130, "{r:?}");

@@ -191,17 +191,20 @@ fn containers_of_a_sigkilled_rehearsal_are_removed_by_the_next() {
     let killed = child.pid();
     // Once green takes traffic (in the middle of the 30 s canary), SIGKILL.
     child.wait_for_stderr("shift: green 10 %");
+    // Blue's and green's tasks: each an app container and the pause container holding its
+    // network namespace.
     assert_eq!(
         leftovers(killed).lines().count(),
-        2,
-        "blue and green containers run"
+        4,
+        "blue and green tasks run: {}",
+        leftovers(killed)
     );
     child.signal("KILL");
     let run = child.wait(LIMIT);
     assert_ne!(run.code, 0, "{run:?}");
     assert_eq!(
         leftovers(killed).lines().count(),
-        2,
+        4,
         "the killed rehearsal's containers outlive it"
     );
 
