@@ -65,6 +65,7 @@ fn deploy_cmd(ctx: &Ctx, args: &LocalDeployArgs) -> Result<Exit, Failure> {
         )));
     }
     let mut opts = opts;
+    opts.live = !ctx.quiet;
     for (container, name, value_from) in rev.spec.secrets() {
         if opts.secrets.contains_key(name) {
             continue;
@@ -103,9 +104,16 @@ fn deploy_cmd(ctx: &Ctx, args: &LocalDeployArgs) -> Result<Exit, Failure> {
         }
     }
     let quiet = ctx.quiet;
+    // On a terminal the probe's status line is redrawn in place: clear it before a line.
+    let clear = {
+        use std::io::IsTerminal as _;
+        std::io::stderr().is_terminal()
+            && !matches!(std::env::var_os("TERM"), Some(t) if t == "dumb")
+    };
     let progress = move |n: &local::Note| {
         if !quiet {
-            eprintln!("local {:>8.3} s  {}", n.since_start_ms / 1000.0, n.what);
+            let c = if clear { "\r\x1b[K" } else { "" };
+            eprintln!("{c}local {:>8.3} s  {}", n.since_start_ms / 1000.0, n.what);
         }
     };
     let outcome = ctx

@@ -19,6 +19,7 @@ pub(crate) fn probe_cmd(ctx: &Ctx, args: crate::cli::ProbeArgs) -> Result<Exit, 
         results_dir: args.results,
         max_failures: args.max_failures,
         live_status: !ctx.quiet,
+        live_label: None,
     };
     if opts.duration.is_none() && opts.until_version.is_none() {
         return Err(Failure::usage(anyhow::anyhow!(

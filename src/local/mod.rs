@@ -210,6 +210,12 @@ pub struct Options {
     pub detached: bool,
     /// An outage hit on blue just before the first shift, to prove the probe catches one.
     pub inject: Option<Outage>,
+    /// The probe's status line on stderr (the event, green's share, requests, failures): redrawn
+    /// on a terminal, a plain line every 10 s otherwise.
+    pub live: bool,
+    /// The tasks run on Docker (the pause image and the service's network are made); a
+    /// rehearsal of processes only needs no Docker at all.
+    pub containers: bool,
 }
 
 impl Options {
@@ -249,6 +255,8 @@ impl Options {
             name_prefix: None,
             detached: true,
             inject: None,
+            live: false,
+            containers: true,
         }
     }
 }
@@ -446,6 +454,8 @@ struct Run<'r, 'a> {
     role: &'static str,
     version: Option<String>,
     original_stopped: Option<Stopped>,
+    /// What the probe's status line shows first: the event and green's share.
+    label: probe::LiveLabel,
 }
 
 impl<'a> Service<'a> {
@@ -457,11 +467,16 @@ impl<'a> Service<'a> {
     ) -> Result<Service<'a>, LocalError> {
         let dir = StateDir::new(opts.state_dir.clone());
         let lock = dir.lock()?;
-        let docker_bin =
-            docker::find_program(&opts.docker).ok_or_else(|| LocalError::DockerMissing {
-                program: opts.docker.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not found on PATH"),
-            })?;
+        let docker_bin = match docker::find_program(&opts.docker) {
+            Some(p) => p,
+            None if !opts.containers => opts.docker.clone(),
+            None => {
+                return Err(LocalError::DockerMissing {
+                    program: opts.docker.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "not found on PATH"),
+                })
+            }
+        };
         let docker = Docker {
             program: docker_bin,
         };
@@ -604,6 +619,7 @@ impl<'a> Service<'a> {
         for n in &rev.spec.notes {
             self.say(format!("note: {n}"));
         }
+        let label = probe::LiveLabel::default();
         // Nothing serves before the deployment that creates the service: no probe for it.
         if created && opts.probe.is_some() {
             self.say(
@@ -625,7 +641,8 @@ impl<'a> Service<'a> {
                 keep_alive: false,
                 results_dir: opts.probe_results.clone().unwrap_or_else(|| ddir.clone()),
                 max_failures: 0,
-                live_status: false,
+                live_status: opts.live,
+                live_label: Some(label.clone()),
             });
         if let Some(po) = &probe_opts {
             self.say(format!("probe started: {} at {}", po.url, po.rate));
@@ -640,6 +657,7 @@ impl<'a> Service<'a> {
             role: if created { "blue" } else { "green" },
             version: None,
             original_stopped: None,
+            label,
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let probe_fut = async {
@@ -777,7 +795,13 @@ impl Run<'_, '_> {
         self.svc.say(line);
     }
 
+    fn set_label(&self, e: Event) {
+        let pct = self.traffic.last().map_or(0, |w| w.green_percent);
+        self.label.set(format!("{e}  green {pct:>3} %"));
+    }
+
     fn begin(&mut self, e: Event) {
+        self.set_label(e);
         let now = now_us();
         if let Some(r) = self.events.iter_mut().find(|r| r.name == e) {
             r.status = EventStatus::InProgress;
@@ -1404,6 +1428,7 @@ impl Run<'_, '_> {
                 unix_us: now_us(),
                 green_percent: step.green_percent,
             });
+            self.set_label(Event::AllowTraffic);
             self.say(format!(
                 "shift: green {} %, blue {} %",
                 step.green_percent,
@@ -1526,7 +1551,9 @@ async fn open_service(
     dir: &StateDir,
     docker: &Docker,
 ) -> Result<(ServiceState, Lb), LocalError> {
-    docker.ensure_pause_image().await?;
+    if opts.containers {
+        docker.ensure_pause_image().await?;
+    }
     if let Some(state) = dir.load()? {
         let lb = Lb {
             socket: state.lb.socket.clone(),
@@ -1557,7 +1584,7 @@ async fn open_service(
         .clone()
         .unwrap_or_else(|| format!("cutover-local-{key}"));
     // A network left by a service whose state was lost is reused.
-    if docker.labelled_networks(&key).await?.is_empty() {
+    if opts.containers && docker.labelled_networks(&key).await?.is_empty() {
         let mut args: Vec<String> = vec![
             "network".into(),
             "create".into(),

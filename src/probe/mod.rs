@@ -104,6 +104,30 @@ pub struct ProbeOptions {
     pub max_failures: u64,
     /// Show a one-line status on stderr, refreshed four times a second.
     pub live_status: bool,
+    /// Text a caller keeps current (the lifecycle event and the traffic weight of a
+    /// deployment), shown at the start of the status line.
+    pub live_label: Option<LiveLabel>,
+}
+
+/// A label the status line shows, set by whoever drives the probe.
+#[derive(Debug, Clone, Default)]
+pub struct LiveLabel(pub Arc<std::sync::Mutex<String>>);
+
+impl LiveLabel {
+    pub fn set(&self, text: String) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = text;
+    }
+
+    pub fn get(&self) -> String {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl PartialEq for LiveLabel {
+    /// The same label, not the same text.
+    fn eq(&self, other: &LiveLabel) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl ProbeOptions {
@@ -121,6 +145,7 @@ impl ProbeOptions {
             results_dir: PathBuf::from(DEFAULT_RESULTS_DIR),
             max_failures: 0,
             live_status: false,
+            live_label: None,
         }
     }
 
@@ -259,6 +284,7 @@ where
         records_path.clone(),
         recorder::Config {
             live_status: opts.live_status,
+            live_label: opts.live_label.clone(),
             until_version: opts.until_version.clone(),
             stable_for: opts.stable_for,
             shared: shared.clone(),

@@ -24,6 +24,7 @@ const PLAIN_EVERY: Duration = Duration::from_secs(10);
 
 pub(crate) struct Config {
     pub live_status: bool,
+    pub live_label: Option<super::LiveLabel>,
     pub until_version: Option<String>,
     pub stable_for: Duration,
     pub shared: Arc<Shared>,
@@ -110,7 +111,9 @@ fn record_loop(
     let mut records = Vec::new();
     let mut write_error = None;
     let mut stable = StableTracker::new(config.until_version.clone(), config.stable_for);
-    let mut status = config.live_status.then(LiveStatus::new);
+    let mut status = config
+        .live_status
+        .then(|| LiveStatus::new(config.live_label.clone()));
     loop {
         match rx.recv_timeout(STATUS_EVERY) {
             Ok(record) => {
@@ -206,6 +209,7 @@ impl StableTracker {
 /// The one-line status on stderr: redrawn in place on a terminal, else a plain line now and then.
 struct LiveStatus {
     terminal: bool,
+    label: Option<super::LiveLabel>,
     started: Instant,
     last_refresh: Instant,
     count_at_refresh: u64,
@@ -216,10 +220,11 @@ struct LiveStatus {
 }
 
 impl LiveStatus {
-    fn new() -> LiveStatus {
+    fn new(label: Option<super::LiveLabel>) -> LiveStatus {
         use std::io::IsTerminal as _;
         let now = Instant::now();
         LiveStatus {
+            label,
             terminal: std::io::stderr().is_terminal()
                 && !matches!(std::env::var_os("TERM"), Some(t) if t == "dumb"),
             started: now,
@@ -286,8 +291,13 @@ impl LiveStatus {
         } else {
             format!(" ({})", kinds.join(", "))
         };
+        let label = self
+            .label
+            .as_ref()
+            .map(|l| format!("{}  ", l.get()))
+            .unwrap_or_default();
         let line = format!(
-            "{:>7.1}s  {rate:>8.1} req/s  version {}  requests {}  failed {}{kinds}",
+            "{label}{:>7.1}s  {rate:>8.1} req/s  version {}  requests {}  failed {}{kinds}",
             now.duration_since(self.started).as_secs_f64(),
             self.version.as_deref().unwrap_or("-"),
             self.count,

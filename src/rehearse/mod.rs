@@ -236,6 +236,7 @@ fn engine_options(
     state_dir: PathBuf,
     docker: &Path,
     haproxy: &Path,
+    containers: bool,
 ) -> local::Options {
     let owner = backends::owner_of(std::process::id());
     local::Options {
@@ -270,6 +271,7 @@ fn engine_options(
         name_prefix: Some(format!("cutover-rehearse-task-{}", std::process::id())),
         detached: false,
         inject: opts.inject,
+        containers,
         ..local::Options::new(state_dir)
     }
 }
@@ -362,7 +364,13 @@ where
             path: opts.results_dir.clone(),
             source,
         })?;
-    let lopts = engine_options(opts, state.path().to_path_buf(), &docker_bin, &haproxy_bin);
+    let lopts = engine_options(
+        opts,
+        state.path().to_path_buf(),
+        &docker_bin,
+        &haproxy_bin,
+        uses_docker,
+    );
     let offset = started.elapsed().as_secs_f64() * 1000.0;
     let forward = |n: &Note| {
         progress(&Event {

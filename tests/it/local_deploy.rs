@@ -595,3 +595,138 @@ fn a_secret_with_no_local_value_is_refused() {
     assert!(r.stderr.contains("[local.secrets] DB_PASSWORD"), "{r:?}");
     assert!(!sb.exists(".cutover"));
 }
+
+fn with_dependencies(sb: &Sandbox, sidecar_check: &str) {
+    sb.write(
+        "ecs/taskdef.json",
+        &format!(
+            r#"{{
+  "family": "sample-app",
+  "networkMode": "awsvpc",
+  "requiresCompatibilities": ["FARGATE"],
+  "cpu": "256",
+  "memory": "512",
+  "executionRoleArn": "arn:aws:iam::111122223333:role/cutover-demo-task-execution",
+  "containerDefinitions": [
+    {{
+      "name": "app",
+      "image": "111122223333.dkr.ecr.us-east-1.amazonaws.com/sample-app:latest",
+      "essential": true,
+      "portMappings": [{{ "containerPort": 8080, "protocol": "tcp" }}],
+      "environment": [{{ "name": "UPSTREAM_ADDR", "value": "127.0.0.1:9000" }}],
+      "dependsOn": [
+        {{ "containerName": "init", "condition": "SUCCESS" }},
+        {{ "containerName": "sidecar", "condition": "HEALTHY" }}
+      ]
+    }},
+    {{
+      "name": "init",
+      "image": "{image}",
+      "essential": false,
+      "command": ["--help"]
+    }},
+    {{
+      "name": "sidecar",
+      "image": "{image}",
+      "essential": true,
+      "command": ["--bind", "127.0.0.1", "--port", "9000"],
+      "healthCheck": {{ "command": {sidecar_check}, "interval": 5, "timeout": 2, "retries": 1 }}
+    }}
+  ]
+}}"#,
+            image = image_v1()
+        ),
+    );
+}
+
+/// `dependsOn` as Fargate runs it: the app starts after its init container exited 0 (SUCCESS)
+/// and its sidecar's container health check passed (HEALTHY), run inside the sidecar.
+#[test]
+fn depends_on_waits_for_success_and_a_healthy_sidecar() {
+    let sb = project();
+    let _down = Down(&sb);
+    with_dependencies(&sb, r#"["CMD", "/sample-app", "--help"]"#);
+    artifacts(&sb, &image_v1());
+    let (r, o) = deploy(&sb, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(o.unwrap().deployment.status, DeploymentStatus::Succeeded);
+    let s = status(&sb);
+    let state = |n: &str| {
+        s.containers
+            .iter()
+            .find(|c| c.name == n)
+            .map(|c| c.state.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(state("init"), "exited", "{:?}", s.containers);
+    assert_eq!(state("sidecar"), "running");
+    assert_eq!(state("app"), "running");
+    // The init container's output is in its logs.
+    let logs = sb.run(&["local", "logs", "init"]);
+    assert_eq!(logs.code, 0, "{logs:?}");
+    assert!(logs.stdout.contains("Usage: sample-app"), "{logs:?}");
+    let none = sb.run(&["local", "logs", "nosuch"]);
+    assert_eq!(none.code, 2, "{none:?}");
+}
+
+/// A sidecar whose container health check fails never lets the app start: HEALTHY does not hold.
+#[test]
+fn an_unhealthy_dependency_fails_the_deployment() {
+    let sb = project();
+    let _down = Down(&sb);
+    with_dependencies(&sb, r#"["CMD", "/sample-app", "--no-such-flag"]"#);
+    artifacts(&sb, &image_v1());
+    let (r, o) = deploy(&sb, &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let o = o.unwrap();
+    let err = o.deployment.error.as_ref().unwrap();
+    assert_eq!(err.code, "HEALTH_CONSTRAINTS", "{err:?}");
+    assert!(err.message.contains("UNHEALTHY"), "{}", err.message);
+    assert!(
+        !sb.exists(".cutover/local/state.json"),
+        "no service is left"
+    );
+}
+
+/// A secret from [local.secrets] reaches the container's environment, and its value appears in
+/// no output, report or state of cutover's (it travels in the Docker CLI's environment).
+#[test]
+fn a_secret_reaches_the_container_and_no_output() {
+    let sb = project();
+    let _down = Down(&sb);
+    sb.replace(
+        "ecs/taskdef.json",
+        "\"essential\": true,",
+        "\"essential\": true,\n      \"secrets\": [{ \"name\": \"DB_PASSWORD\", \"valueFrom\": \"arn:aws:ssm:us-east-1:111122223333:parameter/db\" }],",
+    );
+    let value = unique("s3cr3t");
+    let toml = sb.read("cutover.toml");
+    sb.write(
+        "cutover.toml",
+        &format!("{toml}\n[local.secrets]\nDB_PASSWORD = \"{value}\"\n"),
+    );
+    artifacts(&sb, &image_v1());
+    let (r, o) = deploy(&sb, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.contains(&value) && !r.stderr.contains(&value));
+    let o = o.unwrap();
+    assert!(
+        o.notes.iter().any(|n| n.contains("[local.secrets]")),
+        "{:?}",
+        o.notes
+    );
+    let s = status(&sb);
+    let app = s.containers.iter().find(|c| c.name == "app").unwrap();
+    let env = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{json .Config.Env}}", &app.id])
+        .output()
+        .unwrap();
+    let env = String::from_utf8_lossy(&env.stdout);
+    assert!(env.contains(&format!("DB_PASSWORD={value}")), "{env}");
+    for f in [
+        ".cutover/local/state.json",
+        &format!(".cutover/local/deployments/{}/report.json", o.deployment.id),
+    ] {
+        assert!(!sb.read(f).contains(&value), "the secret is in {f}");
+    }
+}

@@ -388,3 +388,16 @@ fn requests_in_flight_at_the_shift_and_drain_all_finish() {
     let stopped = r.blue.stopped.as_ref().expect("blue stopped");
     assert_eq!((stopped.code, stopped.forced), (Some(0), false), "{run:?}");
 }
+
+/// Processes are tasks to the engine with no container: no Docker is needed at all.
+#[test]
+fn a_rehearsal_of_processes_needs_no_docker() {
+    require_haproxy();
+    let (v1, v2) = (v1(), v2());
+    let sb = Sandbox::empty();
+    let mut args = fast_args(sb.path(), &v1, &v2);
+    args.extend(["--docker", "/no/such/docker"].map(String::from));
+    let run = rehearse(&sb, &strs(&args));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.report().passed, "{run:?}");
+}
