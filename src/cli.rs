@@ -62,8 +62,9 @@ pub enum Command {
         #[command(subcommand)]
         command: HooksCommand,
     },
-    /// Rehearse the blue/green cutover on this machine: blue and green behind HAProxy, the
-    /// traffic shifted as CodeDeploy would, blue drained and stopped, the probe throughout
+    /// Rehearse the blue/green cutover of two versions given by hand, on the `local` engine:
+    /// blue and green behind HAProxy, the traffic shifted as CodeDeploy would, blue drained and
+    /// stopped, the probe throughout
     Rehearse(RehearseArgs),
     /// Deploy the artifact set on this machine as CodeDeploy would: real containers, HAProxy
     /// with production and test listeners, the AppSpec's hooks, rollback, the probe
@@ -90,11 +91,13 @@ pub enum HooksCommand {
 }
 
 const REHEARSE_AFTER_HELP: &str = "\
-Blue and green run as local processes (--blue-cmd/--green-cmd: split into words as a shell \
+A shortcut onto the `cutover local` engine: blue becomes the first revision of a throwaway local \
+service, green the second, and the engine runs CodeDeploy's lifecycle between them; the service \
+is removed at the end. Blue and green run as local processes (--blue-cmd/--green-cmd: split into words as a shell \
 would, quotes and backslashes but no expansion: an unquoted $ ` | & ; < > ( ) is refused, wrap \
 such a command in sh -c '...'; `{port}` in an argument becomes the port cutover \
 chose, also given as PORT) or as \
-containers of the Docker engine (--blue-image/--green-image, published on 127.0.0.1). Both must \
+one-container tasks on the Docker engine (--blue-image/--green-image). Both must \
 answer the health path with 200 and the version path with JSON such as {\"version\":\"1.2.3\"}.
 
 Example (the sample app, built twice with APP_VERSION=0.0.1 and 0.0.2):
