@@ -151,9 +151,19 @@ pub(crate) async fn interrupted() {
             std::future::pending::<()>().await;
         }
     };
+    // The terminal closing (SSH dropped): stop in order rather than die mid-deployment.
+    let hup = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
     tokio::select! {
         _ = term => {}
         _ = int => {}
+        _ = hup => {}
     }
 }
 

@@ -33,6 +33,21 @@ pub enum HookResult {
     Failed { why: String },
 }
 
+/// Kills a hook's process group when dropped (the hook ended or was abandoned): whatever it
+/// started in the background does not outlive its event.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self
+            .0
+            .and_then(|p| rustix::process::Pid::from_raw(i32::try_from(p).ok()?))
+        {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
 /// Runs one hook to its end (or its timeout, when its process group is killed).
 pub async fn run(call: &HookCall<'_>) -> HookResult {
     let log = match std::fs::File::create(&call.log) {
@@ -78,6 +93,9 @@ pub async fn run(call: &HookCall<'_>) -> HookResult {
             }
         }
     };
+    // If the hook is abandoned (an interrupt, green failing meanwhile), its whole process group
+    // goes with it, not only `sh`.
+    let group = GroupGuard(child.id());
     let tail = |log: &Path| {
         let t = crate::proc::log_tail(log, 5);
         if t.is_empty() {
@@ -105,12 +123,7 @@ pub async fn run(call: &HookCall<'_>) -> HookResult {
         },
         Err(_) => {
             // The whole group: `sh -c` may have children of its own.
-            if let Some(pid) = child
-                .id()
-                .and_then(|p| rustix::process::Pid::from_raw(i32::try_from(p).ok()?))
-            {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            }
+            drop(group);
             let _ = child.kill().await;
             HookResult::Failed {
                 why: format!(

@@ -505,6 +505,18 @@ pub fn is_our_haproxy(pid: u32, config: &Path) -> bool {
     cmdline.split(|&b| b == 0).any(|arg| arg == want)
 }
 
+/// The HAProxy processes running on `config` (found in /proc by their command line).
+pub fn haproxies_of(config: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| is_our_haproxy(pid, config))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

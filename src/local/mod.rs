@@ -125,6 +125,8 @@ pub enum LocalError {
         #[source]
         source: std::io::Error,
     },
+    #[error("container `{container}`: the value of `{name}` has a line break, which Docker's environment files cannot carry\n  hint: encode it (base64, say) and decode it in the container")]
+    MultilineEnv { container: String, name: String },
     #[error("container `{container}` depends on `{on}`: {why}")]
     Dependency {
         container: String,
@@ -159,7 +161,10 @@ impl LocalError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            LocalError::BadState { .. } | LocalError::Busy { .. } | LocalError::Dependency { .. }
+            LocalError::BadState { .. }
+                | LocalError::Busy { .. }
+                | LocalError::Dependency { .. }
+                | LocalError::MultilineEnv { .. }
         )
     }
 }
@@ -505,7 +510,60 @@ impl<'a> Service<'a> {
             svc.production_url(),
             svc.test_url()
         ));
+        svc.reconcile().await;
         Ok(svc)
+    }
+
+    /// Puts the service back in the shape its state says, after a command that died in the
+    /// middle of a deployment (SIGKILL, a crash): both listeners on the serving task set, the
+    /// other target group empty, and no container of another revision left.
+    async fn reconcile(&self) {
+        let Some(serving) = &self.state.serving else {
+            return;
+        };
+        let tg = serving.target_group;
+        let off = |l| async move { self.lb.share_to_b(l).await.ok() };
+        let want = if tg == TargetGroup::TgB { 100 } else { 0 };
+        let (p, t) = (off(Listener::Production).await, off(Listener::Test).await);
+        if p != Some(want) || t != Some(want) {
+            let _ = self.lb.route(Listener::Production, tg, 100).await;
+            let _ = self.lb.route(Listener::Test, tg, 100).await;
+            self.say(format!(
+                "recovered: both listeners back on revision {} in {} (a deployment was cut short)",
+                serving.revision,
+                tg.name()
+            ));
+        }
+        let other = tg.other();
+        for s in self.lb.servers().await.unwrap_or_default() {
+            if s.backend == other.name() && s.status != "MAINT" {
+                if let Some(slot) = s.name.strip_prefix('t').and_then(|n| n.parse().ok()) {
+                    let _ = self.lb.maint(other, slot).await;
+                }
+            }
+        }
+        let all = self
+            .docker
+            .labelled_containers(&self.state.key)
+            .await
+            .unwrap_or_default();
+        let keep = self
+            .docker
+            .revision_containers(&self.state.key, serving.revision)
+            .await
+            .unwrap_or_default();
+        let strays: Vec<&str> = all
+            .iter()
+            .filter(|id| !keep.contains(id))
+            .map(String::as_str)
+            .collect();
+        if !strays.is_empty() {
+            self.docker.remove(&strays).await;
+            self.say(format!(
+                "recovered: removed {} container(s) of a deployment that was cut short",
+                strays.len()
+            ));
+        }
     }
 
     fn say(&self, line: impl AsRef<str>) {
@@ -887,6 +945,9 @@ impl Run<'_, '_> {
                 LocalError::Dependency { .. } => {
                     StepError::new("HEALTH_CONSTRAINTS", error_chain(&e))
                 }
+                LocalError::MultilineEnv { .. } => {
+                    StepError::new("ECS_UPDATE_ERROR", error_chain(&e))
+                }
                 e => StepError::from(e),
             })?;
             self.say(format!(
@@ -956,6 +1017,9 @@ impl Run<'_, '_> {
                     self.role,
                     tg.name()
                 ));
+                for t in out.iter_mut() {
+                    t.watch_target(&svc.lb, tg);
+                }
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -1150,17 +1214,32 @@ impl Run<'_, '_> {
                 }
             }
             Outage::StallBlue(d) => {
+                let mut frozen = Ok(());
+                let mut n = 0;
                 for t in &svc.serving {
-                    t.freeze(&svc.docker, true).await?;
+                    frozen = t.freeze(&svc.docker, true).await;
+                    if frozen.is_err() {
+                        break;
+                    }
+                    n += 1;
                 }
-                self.say(format!(
-                    "outage injected: blue frozen for {} ms while taking every request",
-                    d.as_millis()
-                ));
-                tokio::time::sleep(d).await;
-                for t in &svc.serving {
-                    t.freeze(&svc.docker, false).await?;
+                if frozen.is_ok() {
+                    self.say(format!(
+                        "outage injected: blue frozen for {} ms while taking every request",
+                        d.as_millis()
+                    ));
+                    tokio::time::sleep(d).await;
                 }
+                // Every task is thawed, whatever happened above.
+                let mut thawed = Ok(());
+                for t in svc.serving.iter().take(n) {
+                    let r = t.freeze(&svc.docker, false).await;
+                    if thawed.is_ok() {
+                        thawed = r;
+                    }
+                }
+                frozen?;
+                thawed?;
                 self.say("blue resumed");
             }
         }
@@ -1168,7 +1247,7 @@ impl Run<'_, '_> {
     }
 
     /// The termination wait's end: blue drained, taken out, stopped.
-    async fn terminate_blue(&mut self, blue_tg: TargetGroup) -> String {
+    async fn terminate_blue(&mut self, blue_tg: TargetGroup, blue_revision: u32) -> String {
         let delay = self.opts().deregistration_delay;
         let lb = &self.svc.lb;
         for t in &self.svc.serving {
@@ -1187,7 +1266,7 @@ impl Run<'_, '_> {
             let _ = lb.maint(blue_tg, *s).await;
         }
         self.say("blue out of the load balancer");
-        let grace = self.svc_blue_grace();
+        let grace = self.svc_blue_grace(blue_revision);
         let lbc = self.rev.container.clone();
         let n = self.svc.serving.len();
         let mut stopped = None;
@@ -1208,10 +1287,11 @@ impl Run<'_, '_> {
     }
 
     /// Blue's stop timeouts, from its own revision's task definition.
-    fn svc_blue_grace(&self) -> BTreeMap<String, Duration> {
-        let blue = self.svc.state.serving.as_ref().map(|s| s.revision);
-        let doc = blue
-            .and_then(|n| self.svc.state.revision(n))
+    fn svc_blue_grace(&self, blue_revision: u32) -> BTreeMap<String, Duration> {
+        let doc = self
+            .svc
+            .state
+            .revision(blue_revision)
             .and_then(|r| std::fs::read_to_string(&r.taskdef).ok())
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
         match doc.and_then(|d| taskdef::TaskSpec::parse(&d).ok()) {
@@ -1289,8 +1369,22 @@ impl Run<'_, '_> {
                     .await
                 }
                 Event::AllowTraffic => {
-                    self.allow_traffic(green_tg, blue_tg, interrupt, &green)
-                        .await
+                    let r = self
+                        .allow_traffic(green_tg, blue_tg, interrupt, &green)
+                        .await;
+                    if r.is_ok() {
+                        // Production is on green: the state says so at once, so a cutover that
+                        // dies from here on leaves a state naming what serves.
+                        self.svc.state.serving = Some(TaskSetState {
+                            revision: self.number,
+                            target_group: green_tg,
+                            tasks: green.iter().map(|t| t.state.clone()).collect(),
+                        });
+                        if let Err(e) = self.svc.dir.save(&self.svc.state) {
+                            self.say(format!("warning: {e}"));
+                        }
+                    }
+                    r
                 }
                 Event::TerminateBlue => {
                     let wait = self.opts().termination_wait;
@@ -1307,7 +1401,7 @@ impl Run<'_, '_> {
                     match waited {
                         Err(err) => Err(err),
                         // From here on the deployment is done: blue goes whatever happens.
-                        Ok(()) => Ok(Some(self.terminate_blue(blue_tg).await)),
+                        Ok(()) => Ok(Some(self.terminate_blue(blue_tg, blue.revision).await)),
                     }
                 }
                 _ => match hook {
@@ -1362,6 +1456,8 @@ impl Run<'_, '_> {
             }
             Some((event, err)) => {
                 self.say(format!("deployment failed at {event}: rolling back"));
+                self.svc.state.serving = Some(blue.clone());
+                let _ = self.svc.dir.save(&self.svc.state);
                 self.roll_back(blue_tg, &mut green).await;
                 let status = if err.stopped {
                     DeploymentStatus::Stopped
@@ -1391,14 +1487,9 @@ impl Run<'_, '_> {
         green: &[Task],
     ) -> Result<Option<String>, StepError> {
         if let Some(outage) = self.opts().inject {
-            let run_ref = &*self;
-            guard(
-                run_ref.inject(outage, blue_tg),
-                interrupt,
-                &self.svc.docker,
-                green,
-            )
-            .await?;
+            // Not cut short by an interrupt: a stall ends with blue thawed (at most 60 s), so a
+            // rollback never sends production to a frozen blue.
+            self.inject(outage, blue_tg).await?;
         }
         let steps = self.opts().plan.steps();
         let start = tokio::time::Instant::now();
@@ -1536,17 +1627,34 @@ where
         fut: Box::pin(interrupt),
         fired: false,
     };
-    let mut svc = tokio::select! {
-        s = Service::open(opts, progress) => s?,
-        _ = interrupt.wait() => return Err(LocalError::Interrupted),
-    };
+    // Opening is not cut short (it may be starting HAProxy); an interrupt during it is seen by
+    // the deployment, which then stops at once.
+    let mut svc = Service::open(opts, progress).await?;
     let deployed = svc.deploy(rev, task_definition_arn, interrupt.wait()).await;
     svc.close().await;
     deployed.map(|d| d.outcome)
 }
 
-/// Loads the service, or creates its network and load balancer.
+/// Loads the service, or creates its network and load balancer; a creation that fails half-way
+/// removes what it made.
 async fn open_service(
+    opts: &Options,
+    dir: &StateDir,
+    docker: &Docker,
+) -> Result<(ServiceState, Lb), LocalError> {
+    let existed = dir.load()?.is_some();
+    match open_or_create(opts, dir, docker).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            if !existed {
+                remove_service(dir, docker, None).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn open_or_create(
     opts: &Options,
     dir: &StateDir,
     docker: &Docker,
@@ -1811,26 +1919,32 @@ async fn remove_service(dir: &StateDir, docker: &Docker, state: Option<&ServiceS
             removed.networks += 1;
         }
     }
+    // By its pid in the state, and by its configuration's path (a state that was lost or
+    // cannot be read, a creation cut short).
     if let Some(s) = state {
-        removed.haproxy = stop_haproxy(s).await;
+        removed.haproxy = stop_haproxy(s.lb.pid, &s.lb.config).await;
+    }
+    let config = dir.lb_dir().join("haproxy.cfg");
+    for pid in lb::haproxies_of(&config) {
+        removed.haproxy |= stop_haproxy(pid, &config).await;
     }
     let _ = dir.remove_state();
     let _ = std::fs::remove_dir_all(dir.lb_dir());
     removed
 }
 
-/// SIGTERM to the service's HAProxy (only if the pid is still ours), SIGKILL if it lingers.
-async fn stop_haproxy(state: &ServiceState) -> bool {
-    let pid = state.lb.pid;
-    if !lb::is_our_haproxy(pid, &state.lb.config) {
+/// SIGTERM to the service's HAProxy (only if the pid still runs it on `config`), SIGKILL if it
+/// lingers.
+async fn stop_haproxy(pid: u32, config: &std::path::Path) -> bool {
+    if !lb::is_our_haproxy(pid, config) {
         return false;
     }
     let _ = crate::proc::signal(pid, rustix::process::Signal::TERM);
     let deadline = Instant::now() + Duration::from_secs(3);
-    while lb::is_our_haproxy(pid, &state.lb.config) && Instant::now() < deadline {
+    while lb::is_our_haproxy(pid, config) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    if lb::is_our_haproxy(pid, &state.lb.config) {
+    if lb::is_our_haproxy(pid, config) {
         let _ = crate::proc::signal(pid, rustix::process::Signal::KILL);
     }
     true

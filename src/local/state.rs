@@ -162,7 +162,10 @@ impl StateDir {
     pub fn save(&self, state: &ServiceState) -> Result<(), LocalError> {
         let path = self.path.join(STATE_FILE);
         let tmp = self.path.join(".state.json.tmp");
-        let text = serde_json::to_string_pretty(state).unwrap_or_default();
+        let text = serde_json::to_string_pretty(state).map_err(|e| LocalError::BadState {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         std::fs::write(&tmp, text)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|source| LocalError::StateDir { path, source })

@@ -33,6 +33,8 @@ pub struct Task {
     process: Option<Mutex<tokio::process::Child>>,
     /// Where the containers' output is saved when the task stops.
     pub log: std::path::PathBuf,
+    /// Once in service: its target group, whose health check must keep passing.
+    target: Option<(super::lb::Lb, super::lb::TargetGroup)>,
 }
 
 impl Drop for Task {
@@ -87,6 +89,8 @@ pub const PORT_PLACEHOLDER: &str = "{port}";
 pub enum Trouble {
     /// An essential container exited.
     EssentialExited { container: String, code: i32 },
+    /// The target group's health check marked the task down.
+    TargetDown { group: String, check: String },
     /// A container health check failed `retries` times.
     Unhealthy { container: String },
 }
@@ -98,6 +102,12 @@ impl std::fmt::Display for Trouble {
                 write!(
                     f,
                     "essential container `{container}` exited with code {code}"
+                )
+            }
+            Trouble::TargetDown { group, check } => {
+                write!(
+                    f,
+                    "its target in {group} is DOWN by the health check (last check {check})"
                 )
             }
             Trouble::Unhealthy { container } => {
@@ -119,6 +129,7 @@ impl Task {
             checkers: Vec::new(),
             process: None,
             log,
+            target: None,
         }
     }
 
@@ -165,6 +176,7 @@ impl Task {
             checkers: Vec::new(),
             process: Some(Mutex::new(child)),
             log: l.log.clone(),
+            target: None,
         })
     }
 
@@ -182,6 +194,7 @@ impl Task {
             checkers: Vec::new(),
             process: None,
             log: l.log.clone(),
+            target: None,
         };
         match task.start_inner(l).await {
             Ok(()) => Ok(task),
@@ -248,22 +261,46 @@ impl Task {
             format!("container:{}", self.state.pause),
         ];
         args.extend(Self::labels(l, &c.name));
-        let mut envs = Vec::new();
-        for (k, v) in &c.env {
-            let value = match v {
-                EnvValue::Plain(s) => s.clone(),
-                EnvValue::Secret { .. } => l.secrets.get(k).cloned().unwrap_or_default(),
-            };
-            // The value travels in the CLI's environment, never on its command line.
-            args.extend(["--env".into(), k.clone()]);
-            envs.push((k.clone(), value));
+        // The values travel in an env file readable by this user only, removed once the
+        // container is created: never on a command line, and not in the Docker CLI's own
+        // environment, where a variable such as DOCKER_HOST or HOME would steer the CLI itself.
+        let env_dir = tempfile::Builder::new()
+            .prefix("cutover-env-")
+            .tempdir()
+            .map_err(|source| LocalError::Io {
+                what: "creating a private folder for the container's environment".into(),
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        if !c.env.is_empty() {
+            let mut text = String::new();
+            for (k, v) in &c.env {
+                let value = match v {
+                    EnvValue::Plain(s) => s.clone(),
+                    EnvValue::Secret { .. } => l.secrets.get(k).cloned().unwrap_or_default(),
+                };
+                if value.contains('\n') || value.contains('\r') {
+                    return Err(LocalError::MultilineEnv {
+                        container: c.name.clone(),
+                        name: k.clone(),
+                    });
+                }
+                text.push_str(&format!("{k}={value}\n"));
+            }
+            let file = env_dir.path().join("env");
+            std::fs::write(&file, text).map_err(|source| LocalError::Io {
+                what: "writing the container's environment".into(),
+                path: file.clone(),
+                source,
+            })?;
+            args.extend(["--env-file".into(), file.display().to_string()]);
         }
         args.extend(c.options.iter().cloned());
         args.push(c.image.clone());
         args.extend(c.args.iter().cloned());
         let id = l
             .docker
-            .run_with(&args, &envs, None)
+            .run_with(&args, &[], None)
             .await
             .map_err(|e| match e {
                 LocalError::Docker { stderr, .. } => LocalError::ContainerStart {
@@ -372,8 +409,23 @@ impl Task {
             .all(|c| self.health(&c.name).map_or(true, |h| h == Health::Healthy))
     }
 
+    /// From now on the task's target must stay up in `tg` (it passed the health check).
+    pub fn watch_target(&mut self, lb: &super::lb::Lb, tg: super::lb::TargetGroup) {
+        self.target = Some((lb.clone(), tg));
+    }
+
     /// What is wrong with the task now, if anything.
     pub async fn trouble(&self, docker: &Docker) -> Result<Option<Trouble>, LocalError> {
+        if let Some((lb, tg)) = &self.target {
+            if let Ok(Some(s)) = lb.up(*tg, self.state.slot).await {
+                if s.status == "DOWN" {
+                    return Ok(Some(Trouble::TargetDown {
+                        group: tg.name().to_string(),
+                        check: s.check_status,
+                    }));
+                }
+            }
+        }
         if let Some(child) = &self.process {
             let mut child = child.lock().unwrap_or_else(|p| p.into_inner());
             return Ok(match child.try_wait() {

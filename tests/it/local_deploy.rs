@@ -730,3 +730,58 @@ fn a_secret_reaches_the_container_and_no_output() {
         assert!(!sb.read(f).contains(&value), "the secret is in {f}");
     }
 }
+
+/// A `local deploy` SIGKILLed in the middle of a canary (no code of cutover's runs) leaves
+/// production split between two revisions; the next command puts the service back as its state
+/// says (both listeners on blue, green's containers removed) before it deploys.
+#[test]
+fn a_deploy_killed_mid_shift_is_recovered_by_the_next() {
+    let sb = project();
+    let _down = Down(&sb);
+    artifacts(&sb, &image_v1());
+    assert_eq!(deploy(&sb, &[]).0.code, 0);
+    artifacts(&sb, &image_v2());
+    let child = sb.spawn(&[
+        "local",
+        "deploy",
+        "out",
+        "--deployment-config",
+        "CodeDeployDefault.ECSCanary10Percent15Minutes",
+        "--minute",
+        "10s",
+    ]);
+    child.wait_for_stderr("shift: green 10 %");
+    child.signal("KILL");
+    let r = child.wait(LIMIT);
+    assert_ne!(r.code, 0, "{r:?}");
+    // Green's task outlived it: four containers (two tasks, each with its pause container).
+    let key = state_of(&sb)["key"].as_str().unwrap().to_string();
+    let label = format!("cutover.local.service={key}");
+    assert_eq!(labelled("container", &label).len(), 4);
+    let (r, o) = deploy(&sb, &["--probe"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("recovered: both listeners back on revision 1"), "{r:?}");
+    assert!(r.stderr.contains("recovered: removed 2 container(s)"), "{r:?}");
+    assert_probe(&o.unwrap(), &["0.0.1", "0.0.2"]);
+    assert_eq!(labelled("container", &label).len(), 2, "one task serves");
+}
+
+/// `local down` stops the service's HAProxy even when its state is gone.
+#[test]
+fn down_stops_haproxy_without_a_state() {
+    let sb = project();
+    artifacts(&sb, &image_v1());
+    assert_eq!(deploy(&sb, &[]).0.code, 0);
+    let state = state_of(&sb);
+    let pid = state["lb"]["pid"].as_u64().unwrap() as u32;
+    let key = state["key"].as_str().unwrap().to_string();
+    std::fs::remove_file(sb.join(".cutover/local/state.json")).unwrap();
+    let removed = down(&sb);
+    assert!(removed.haproxy && !removed.had_state, "{removed:?}");
+    assert_eq!(removed.containers, 2);
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(cmdline.is_empty(), "HAProxy {pid} still runs");
+    let label = format!("cutover.local.service={key}");
+    assert!(labelled("container", &label).is_empty());
+    assert!(labelled("network", &label).is_empty());
+}
