@@ -760,8 +760,15 @@ fn a_deploy_killed_mid_shift_is_recovered_by_the_next() {
     assert_eq!(labelled("container", &label).len(), 4);
     let (r, o) = deploy(&sb, &["--probe"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("recovered: both listeners back on revision 1"), "{r:?}");
-    assert!(r.stderr.contains("recovered: removed 2 container(s)"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("recovered: both listeners back on revision 1"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains("recovered: removed 2 container(s)"),
+        "{r:?}"
+    );
     assert_probe(&o.unwrap(), &["0.0.1", "0.0.2"]);
     assert_eq!(labelled("container", &label).len(), 2, "one task serves");
 }
