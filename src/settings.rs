@@ -482,8 +482,17 @@ pub fn parse_file(text: &str, path: &Path) -> Result<ConfigFile, SettingsError> 
         let key = e.path().to_string();
         let inner = e.into_inner();
         let line = inner.span().map(|s| line_of_offset(text, s.start));
-        let message = inner.message().to_string();
-        let hint = allowed_hint(&message);
+        // serde quotes the value it could not use: never a secret's.
+        let (message, hint) = if key.starts_with("local.secrets") {
+            (
+                "a secret's value must be a string".to_string(),
+                Some("quote it: NAME = \"value\"".to_string()),
+            )
+        } else {
+            let message = inner.message().to_string();
+            let hint = allowed_hint(&message);
+            (message, hint)
+        };
         SettingsError::Invalid(vec![SettingError {
             source: Source::File {
                 path: path.to_path_buf(),

@@ -792,3 +792,41 @@ fn down_stops_haproxy_without_a_state() {
     assert!(labelled("container", &label).is_empty());
     assert!(labelled("network", &label).is_empty());
 }
+
+/// Settings errors of `local deploy` name the key and exit 2, before anything starts; a secret's
+/// value is never quoted back.
+#[test]
+fn bad_local_settings_are_refused_naming_the_key() {
+    let sb = project();
+    artifacts(&sb, &image_v1());
+    let toml = sb.read("cutover.toml");
+    sb.write(
+        "cutover.toml",
+        &toml.replace(
+            "[local]\n",
+            "[local]\ndeployment_config = \"ECSBlueGreenSometimes\"\n",
+        ),
+    );
+    let r = sb.run(&["local", "deploy", "out"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("local.deployment_config"), "{r:?}");
+    sb.write(
+        "cutover.toml",
+        &format!("{toml}\n[local.secrets]\nDB_PASSWORD = 918273645\n"),
+    );
+    let r = sb.run(&["local", "deploy", "out"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("local.secrets"), "{r:?}");
+    assert!(
+        !r.stderr.contains("918273645"),
+        "the value is quoted back: {r:?}"
+    );
+    sb.write("cutover.toml", &toml);
+    let r = sb.run(&["local", "deploy", "out", "--function", "no-equals-sign"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("NAME=COMMAND"), "{r:?}");
+    let r = sb.run(&["local", "status"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("no local service"), "{r:?}");
+    assert!(!sb.exists(".cutover"));
+}
