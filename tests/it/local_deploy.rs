@@ -830,3 +830,45 @@ fn bad_local_settings_are_refused_naming_the_key() {
     assert!(r.stderr.contains("no local service"), "{r:?}");
     assert!(!sb.exists(".cutover"));
 }
+
+/// Every failed request is tied to the lifecycle event and production weight at its start: here
+/// every request fails (the probe's path answers after 3 s, its timeout is 2 s), so failures fall
+/// before and after the shift. The deployment itself succeeds; the check fails (exit 1).
+#[test]
+fn failed_requests_are_tied_to_their_event_and_weight() {
+    let sb = project();
+    let _down = Down(&sb);
+    artifacts(&sb, &image_v1());
+    assert_eq!(deploy(&sb, &[]).0.code, 0);
+    artifacts(&sb, &image_v2());
+    let (r, o) = deploy(
+        &sb,
+        &[
+            "--probe",
+            "--probe-path",
+            "/slow?ms=3000",
+            "--probe-rate",
+            "20",
+            "--termination-wait",
+            "1s",
+        ],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    let o = o.unwrap();
+    assert_eq!(o.deployment.status, DeploymentStatus::Succeeded);
+    let p = o.probe.as_ref().unwrap();
+    assert!(p.summary.failed > 0 && p.summary.ok == 0, "{:?}", p.summary);
+    let counted: u64 = p.failures.iter().map(|f| f.count).sum();
+    assert_eq!(counted, p.summary.failed);
+    let at = |pct: u8| p.failures.iter().any(|f| f.green_percent == pct);
+    assert!(at(0) && at(100), "{:?}", p.failures);
+    assert!(
+        p.failures.iter().any(|f| f.event == Some(Event::Install))
+            && p.failures
+                .iter()
+                .any(|f| f.event == Some(Event::TerminateBlue)),
+        "{:?}",
+        p.failures
+    );
+    assert!(r.stdout.contains("\"failures\""));
+}
