@@ -758,6 +758,36 @@ pub enum LocalCommand {
     },
     /// Stop and remove everything the local service started: containers, network, HAProxy, state
     Down(LocalArgs),
+    /// Run pipeline/pipeline.yaml on this machine for a commit: Source (the commit zipped),
+    /// Build (the CodeBuild project's buildspec, the real `cutover build`), Deploy (the local
+    /// service)
+    Pipeline(LocalPipelineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LocalPipelineArgs {
+    /// The commit to run [default: HEAD]
+    #[arg(value_name = "REF")]
+    pub reference: Option<String>,
+
+    #[command(flatten)]
+    pub local: LocalArgs,
+
+    /// The image repository the Build stage pushes to (fills ${REPOSITORY}) [default: [local.pipeline] repository]
+    #[arg(long, value_name = "REPO")]
+    pub repository: Option<String>,
+
+    /// A value for a ${PLACEHOLDER} of the declarations (repeatable)
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+
+    /// The pipeline declaration [default: [local.pipeline] declaration, else pipeline/pipeline.yaml]
+    #[arg(long, value_name = "FILE")]
+    pub declaration: Option<PathBuf>,
+
+    /// The CodeBuild project declaration [default: pipeline/codebuild.yaml]
+    #[arg(long, value_name = "FILE")]
+    pub codebuild: Option<PathBuf>,
 }
 
 /// Flags every `cutover local` command takes.

@@ -14,6 +14,7 @@ pub mod image_ref;
 pub mod lifecycle;
 pub mod live;
 pub mod local;
+pub mod local_pipeline;
 pub mod output;
 pub mod plan;
 pub mod probe;

@@ -117,6 +117,22 @@ pub struct LocalSection {
     /// Secret name (the container's `secrets[].name`) → value.
     #[serde(default)]
     pub secrets: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub pipeline: LocalPipelineSection,
+}
+
+/// `[local.pipeline]`: `cutover local pipeline`'s declaration and the values of its placeholders.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalPipelineSection {
+    /// The image repository the Build stage pushes to (`${REPOSITORY}`), e.g.
+    /// `127.0.0.1:5000/sample-app`.
+    pub repository: Option<String>,
+    pub declaration: Option<PathBuf>,
+    pub codebuild: Option<PathBuf>,
+    /// `${PLACEHOLDER}` → value.
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 /// `[local.health_check]`: the target groups' health check.

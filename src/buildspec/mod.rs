@@ -930,6 +930,21 @@ impl Checker<'_> {
     }
 }
 
+/// Stands in for the AWS CLI when a buildspec runs on this machine (`dry-run --buildspec`,
+/// `local pipeline`): only fetching the cutover binary is served (with this very binary, from
+/// `CUTOVER_SELF`); anything else fails loudly.
+pub const AWS_SHIM: &str = r#"#!/bin/sh
+# cutover dry-run --buildspec: a stand-in for the AWS CLI, which a dry-run does not use.
+if [ "$1" = s3 ] && [ "$2" = cp ]; then
+  for arg in "$@"; do dest=$arg; done
+  case "$*" in
+    *cutover*) cp "$CUTOVER_SELF" "$dest" && echo "dry-run: aws $* -> served with this cutover binary" >&2; exit $? ;;
+  esac
+fi
+echo "dry-run: the AWS CLI is not available in a dry-run (aws $*)" >&2
+exit 1
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

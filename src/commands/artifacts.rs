@@ -269,19 +269,7 @@ pub(crate) fn validate_cmd(ctx: &Ctx, args: &ValidateArgs) -> Result<Exit, Failu
     Ok(if valid { Exit::Ok } else { Exit::CheckFailed })
 }
 
-/// Stands in for the AWS CLI during `dry-run --buildspec`: only fetching the cutover binary is
-/// served (with this very binary); anything else fails loudly.
-pub(crate) const AWS_SHIM: &str = r#"#!/bin/sh
-# cutover dry-run --buildspec: a stand-in for the AWS CLI, which a dry-run does not use.
-if [ "$1" = s3 ] && [ "$2" = cp ]; then
-  for arg in "$@"; do dest=$arg; done
-  case "$*" in
-    *cutover*) cp "$CUTOVER_SELF" "$dest" && echo "dry-run: aws $* -> served with this cutover binary" >&2; exit $? ;;
-  esac
-fi
-echo "dry-run: the AWS CLI is not available in a dry-run (aws $*)" >&2
-exit 1
-"#;
+pub(crate) use crate::buildspec::AWS_SHIM;
 
 /// Runs the project's buildspec as `cutover buildspec run` does, with `cutover build` in dry-run
 /// mode and a stand-in `aws` that serves this binary, so the zip is the one the Deploy stage

@@ -18,7 +18,79 @@ pub(crate) fn local_cmd(ctx: &Ctx, cmd: LocalCommand) -> Result<Exit, Failure> {
         LocalCommand::Status(args) => status_cmd(ctx, &args),
         LocalCommand::Logs { local, container } => logs_cmd(ctx, &local, container.as_deref()),
         LocalCommand::Down(args) => down_cmd(ctx, &args),
+        LocalCommand::Pipeline(args) => pipeline_cmd(ctx, &args),
     }
+}
+
+fn pipeline_cmd(ctx: &Ctx, args: &crate::cli::LocalPipelineArgs) -> Result<Exit, Failure> {
+    let s = local_settings::resolve_pipeline(args, ctx.config.as_deref(), &ctx.cwd)
+        .map_err(Failure::usage)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::usage(anyhow!("finding the cutover binary: {e}")))?;
+    let stamp = crate::probe::record::format_unix_us(
+        u64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_micros(),
+        )
+        .unwrap_or(0),
+    )
+    .replace(['-', ':'], "")
+    .replace('T', "-");
+    let work = s
+        .engine
+        .state_dir
+        .join("executions")
+        .join(format!("x-{stamp}"));
+    let inputs = crate::local_pipeline::Inputs {
+        repo: s.repo.clone(),
+        reference: args.reference.clone().unwrap_or_else(|| "HEAD".into()),
+        declaration: s.declaration.clone(),
+        codebuild: s.codebuild.clone(),
+        variables: s.variables.clone(),
+        work,
+        engine: s.engine.clone(),
+        exe,
+    };
+    let quiet = ctx.quiet;
+    let progress = move |line: &str| {
+        if !quiet {
+            eprintln!("pipeline  {line}");
+        }
+    };
+    let execution = crate::local_pipeline::run(ctx.handle(), &inputs, interrupted(), &progress)
+        .map_err(|e| {
+            Failure::usage(anyhow::Error::new(e).context("running the pipeline locally"))
+        })?;
+    match ctx.output {
+        OutputFormat::Json => print_json(&execution),
+        OutputFormat::Text => {
+            crate::say!(
+                "execution    {} {} ({})",
+                execution.execution_id,
+                execution.status,
+                execution.commit
+            );
+            for st in &execution.stages {
+                crate::say!("  {:<10} {}", st.name, st.status);
+                for a in &st.actions {
+                    crate::say!(
+                        "    {:<10} {:<10} {:>6.1} s  {}",
+                        a.name,
+                        a.status,
+                        a.seconds,
+                        a.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    Ok(if execution.status == "Succeeded" {
+        Exit::Ok
+    } else {
+        Exit::CheckFailed
+    })
 }
 
 fn engine_failure(e: LocalError) -> Failure {

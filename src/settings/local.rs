@@ -316,3 +316,96 @@ impl Source {
         (self, key.to_string())
     }
 }
+
+/// `cutover local pipeline`'s settings: the engine's options as `local deploy` resolves them,
+/// the declarations, and the placeholders' values.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub engine: Options,
+    /// The folder cutover.toml is in (else the working directory): the repository.
+    pub repo: PathBuf,
+    pub declaration: PathBuf,
+    pub codebuild: PathBuf,
+    pub variables: BTreeMap<String, String>,
+}
+
+pub fn resolve_pipeline(
+    args: &crate::cli::LocalPipelineArgs,
+    config: Option<&Path>,
+    cwd: &Path,
+) -> Result<PipelineSettings, SettingsError> {
+    let deploy = LocalDeployArgs {
+        artifacts: None,
+        local: args.local.clone(),
+        probe: false,
+        probe_rate: 100.0,
+        probe_path: "/version".into(),
+        haproxy: None,
+        production_port: None,
+        test_port: None,
+        desired_count: None,
+        deployment_config: None,
+        minute: None,
+        termination_wait: None,
+        ready_timeout: None,
+        hook_timeout: None,
+        deregistration_delay: None,
+        health_path: None,
+        health_interval: None,
+        health_timeout: None,
+        healthy_threshold: None,
+        unhealthy_threshold: None,
+        health_matcher: None,
+        functions: Vec::new(),
+    };
+    let engine = resolve_deploy(&deploy, config, cwd)?;
+    let (f, path) = file(config, cwd)?;
+    let repo = path
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|p| cwd.join(p))
+        .unwrap_or_else(|| cwd.to_path_buf());
+    let p = &f.local.pipeline;
+    let mut variables = p.variables.clone();
+    let mut errors = Vec::new();
+    for v in &args.vars {
+        match v.split_once('=') {
+            Some((k, val)) if !k.trim().is_empty() => {
+                variables.insert(k.trim().to_string(), val.to_string());
+            }
+            _ => errors.push(SettingError {
+                source: Source::Default,
+                key: "--var".into(),
+                message: format!("`{v}` is not NAME=VALUE"),
+                hint: Some("e.g. --var BRANCH_NAME=main".into()),
+            }),
+        }
+    }
+    match args.repository.clone().or_else(|| p.repository.clone()) {
+        Some(r) => {
+            variables.insert("REPOSITORY".into(), r);
+        }
+        None if variables.contains_key("REPOSITORY") => {}
+        None => errors.push(SettingError {
+            source: Source::Default,
+            key: "local.pipeline.repository".into(),
+            message: "the Build stage needs a repository to push the image to".into(),
+            hint: Some("run a registry (e.g. Debian's docker-registry) and set [local.pipeline] repository = \"127.0.0.1:5000/sample-app\", or pass --repository".into()),
+        }),
+    }
+    if !errors.is_empty() {
+        return Err(SettingsError::Invalid(errors));
+    }
+    let at = |given: &Option<PathBuf>, file: &Option<PathBuf>, default: &str| match (given, file) {
+        (Some(g), _) => cwd.join(g),
+        (None, Some(f)) => repo.join(f),
+        (None, None) => repo.join(default),
+    };
+    Ok(PipelineSettings {
+        declaration: at(&args.declaration, &p.declaration, "pipeline/pipeline.yaml"),
+        codebuild: at(&args.codebuild, &p.codebuild, "pipeline/codebuild.yaml"),
+        engine,
+        repo,
+        variables,
+    })
+}

@@ -1,0 +1,127 @@
+//! `cutover local pipeline`: pipeline/pipeline.yaml run on this machine for a commit, Source →
+//! Build (the real buildspec and `cutover build`, pushing to the test registry) → Deploy (the
+//! local engine), in a scratch git checkout of the sample; a miswired declaration fails at the
+//! action that needs what is missing, and production keeps serving.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use cutover::local_pipeline::Execution;
+
+use crate::support::local::{version_at, Down, FAST};
+use crate::support::project::{base_image_args, commit, project};
+use crate::support::{registry, unique, Run, Sandbox};
+
+fn pipeline_project() -> Sandbox {
+    let repo = format!("{}/{}", registry::plain(), unique("pipe"));
+    let sb = project(&repo);
+    for f in [
+        "pipeline/pipeline.yaml",
+        "pipeline/codebuild.yaml",
+        "buildspec/buildspec.yml",
+    ] {
+        sb.copy_from_repo(f);
+    }
+    let (builder, runtime) = base_image_args();
+    let (b, r) = (
+        builder.split_once('=').unwrap().1.to_string(),
+        runtime.split_once('=').unwrap().1.to_string(),
+    );
+    let toml = sb.read("cutover.toml").replace(
+        "[image]\n",
+        &format!("[image]\nbuild_args = {{ BUILDER_IMAGE = \"{b}\", RUNTIME_IMAGE = \"{r}\" }}\n"),
+    );
+    sb.write(
+        "cutover.toml",
+        &format!("{toml}{FAST}\n[local.pipeline]\nrepository = \"{repo}\"\n"),
+    );
+    commit(&sb, "pipeline");
+    sb
+}
+
+fn run_pipeline(sb: &Sandbox) -> (Run, Execution) {
+    let r = sb
+        .spawn(&["--output", "json", "local", "pipeline"])
+        .wait(Duration::from_secs(900));
+    let e = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("the execution does not parse ({e}): {r:?}"));
+    (r, e)
+}
+
+fn status_of<'e>(e: &'e Execution, stage: &str) -> &'e str {
+    &e.stages.iter().find(|s| s.name == stage).unwrap().status
+}
+
+#[test]
+fn a_commit_runs_source_build_deploy_and_the_next_one_cuts_over() {
+    let sb = pipeline_project();
+    let _down = Down(&sb);
+    let (r, first) = run_pipeline(&sb);
+    assert_eq!(r.code, 0, "{r:?}");
+    // A real build and push ran in the Build stage, through the buildspec.
+    assert!(
+        r.stderr.contains("Build/Build (CodeBuild): in progress"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains("cutover build"),
+        "the buildspec's build command: {r:?}"
+    );
+    assert_eq!(first.status, "Succeeded", "{first:?}");
+    for stage in ["Source", "Build", "Deploy"] {
+        assert_eq!(status_of(&first, stage), "Succeeded", "{first:?}");
+    }
+    let head = sb.git(&["rev-parse", "HEAD"]);
+    assert_eq!(first.commit, head);
+    let source = &first.stages[0].actions[0];
+    assert_eq!(source.variables["CommitId"], head);
+    let build = &first.stages[1].actions[0];
+    assert!(
+        build.variables["IMAGE_URI"].contains("@sha256:"),
+        "{:?}",
+        build.variables
+    );
+    let s = crate::support::local::status(&sb);
+    assert_eq!(s.revision, Some(1));
+    assert_eq!(
+        version_at(&s.listeners.production).as_deref(),
+        Some("0.0.1")
+    );
+
+    sb.replace(
+        "sample-app/Cargo.toml",
+        "version = \"0.0.1\"",
+        "version = \"0.0.2\"",
+    );
+    commit(&sb, "0.0.2");
+    let (r, second) = run_pipeline(&sb);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(second.status, "Succeeded", "{second:?}");
+    let s = crate::support::local::status(&sb);
+    assert_eq!(s.revision, Some(2));
+    assert_eq!(
+        version_at(&s.listeners.production).as_deref(),
+        Some("0.0.2")
+    );
+}
+
+#[test]
+fn a_wrong_image1_artifact_name_fails_at_deploy() {
+    let sb = pipeline_project();
+    let _down = Down(&sb);
+    sb.replace(
+        "pipeline/pipeline.yaml",
+        "Image1ArtifactName: BuildOutput",
+        "Image1ArtifactName: ImageOutput",
+    );
+    commit(&sb, "miswired");
+    let (r, e) = run_pipeline(&sb);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(status_of(&e, "Build"), "Succeeded");
+    assert_eq!(status_of(&e, "Deploy"), "Failed");
+    let err = e.stages[2].actions[0].error.as_deref().unwrap();
+    assert!(
+        err.contains("ImageOutput") && err.contains("input artifact"),
+        "{err}"
+    );
+}
