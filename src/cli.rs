@@ -762,6 +762,17 @@ pub enum LocalCommand {
     /// Build (the CodeBuild project's buildspec, the real `cutover build`), Deploy (the local
     /// service)
     Pipeline(LocalPipelineArgs),
+    /// Add a git remote (a bare repository under the state directory) whose pushes run the
+    /// pipeline as the declaration's triggers say
+    Remote {
+        #[command(flatten)]
+        local: LocalArgs,
+        /// The remote's name
+        #[arg(default_value = "local")]
+        name: String,
+    },
+    /// The local pipeline's executions: id, commit, trigger, status, time
+    Executions(LocalArgs),
 }
 
 #[derive(Debug, Args)]
@@ -788,6 +799,16 @@ pub struct LocalPipelineArgs {
     /// The CodeBuild project declaration [default: pipeline/codebuild.yaml]
     #[arg(long, value_name = "FILE")]
     pub codebuild: Option<PathBuf>,
+
+    /// What started the execution, as `local executions` shows it (set by the push hook:
+    /// `push REF OLD NEW`, which also applies the declaration's trigger filters)
+    #[arg(long, value_name = "TEXT", hide = true)]
+    pub trigger: Option<String>,
+
+    /// The repository the Source stage reads the commit from (set by the push hook: the
+    /// remote's bare repository) [default: the project's]
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub source_repo: Option<PathBuf>,
 }
 
 /// Flags every `cutover local` command takes.

@@ -33,6 +33,7 @@ pub struct Inputs {
     pub engine: local::Options,
     /// This cutover binary: the Build stage's `aws s3 cp …/cutover` is served with it.
     pub exe: PathBuf,
+    pub trigger: String,
 }
 
 /// One action as it ran.
@@ -63,6 +64,10 @@ pub struct StageRun {
 pub struct Execution {
     pub execution_id: String,
     pub commit: String,
+    /// `manual` (`cutover local pipeline`) or `push <ref>` (a push to `local remote`).
+    pub trigger: String,
+    /// RFC 3339 UTC.
+    pub started: String,
     /// `Succeeded` or `Failed`.
     pub status: String,
     pub stages: Vec<StageRun>,
@@ -220,6 +225,15 @@ where
             source,
         })
     };
+    let started_at = crate::probe::record::format_unix_us(
+        u64::try_from(
+            SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_micros(),
+        )
+        .unwrap_or(0),
+    );
     let decl_text = read(&inputs.declaration)?;
     let cb_text = read(&inputs.codebuild)?;
     let commit = git(
@@ -355,6 +369,8 @@ where
         runs.push(stage_run);
     }
     let execution = Execution {
+        trigger: inputs.trigger.clone(),
+        started: started_at,
         execution_id: inputs
             .work
             .file_name()
@@ -707,9 +723,165 @@ impl Exec<'_> {
     }
 }
 
+/// A glob of CodePipeline's trigger filters as a regular expression: `**` any path, `*` any
+/// run within one path segment, `?` one character.
+fn glob_regex(glob: &str) -> Option<regex::Regex> {
+    let mut re = String::from("^");
+    let mut chars = glob.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+                re.push_str(".*");
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    regex::Regex::new(&re).ok()
+}
+
+fn any_match(globs: &[String], s: &str) -> bool {
+    globs
+        .iter()
+        .filter_map(|g| glob_regex(g))
+        .any(|r| r.is_match(s))
+}
+
+fn list(v: Option<&Value>, key: &str) -> Option<Vec<String>> {
+    let a = v?.get(key)?.as_array()?;
+    Some(
+        a.iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
+/// Whether a push of `refname` (`refs/heads/B` or `refs/tags/T`) changing `files` starts the
+/// pipeline, as the declaration's V2 `triggers` say: one push filter whose branches (or tags)
+/// match, includes and not excludes, and, when it has file paths, whose includes match a
+/// changed file that its excludes do not. No trigger at all: every push of the Source action's
+/// branch. Returns why not, when not.
+pub fn push_matches(decl: &Value, refname: &str, files: &[String]) -> Result<(), String> {
+    let (branch, tag) = match (
+        refname.strip_prefix("refs/heads/"),
+        refname.strip_prefix("refs/tags/"),
+    ) {
+        (Some(b), _) => (Some(b), None),
+        (_, Some(t)) => (None, Some(t)),
+        _ => return Err(format!("`{refname}` is neither a branch nor a tag")),
+    };
+    let filters: Vec<&Value> = decl
+        .get("triggers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.pointer("/gitConfiguration/push")?.as_array())
+        .flatten()
+        .collect();
+    if filters.is_empty() {
+        return Ok(());
+    }
+    let mut why = Vec::new();
+    for f in filters {
+        let (kind, name, sel) = match (branch, tag) {
+            (Some(b), _) => ("branch", b, f.get("branches")),
+            (_, Some(t)) => ("tag", t, f.get("tags")),
+            _ => continue,
+        };
+        let Some(sel) = sel else {
+            why.push(format!("a filter has no {kind}es to match `{name}`"));
+            continue;
+        };
+        let inc = list(Some(sel), "includes").unwrap_or_default();
+        let exc = list(Some(sel), "excludes").unwrap_or_default();
+        if !(inc.is_empty() || any_match(&inc, name)) || any_match(&exc, name) {
+            why.push(format!(
+                "{kind} `{name}` is not among {inc:?} (excludes {exc:?})"
+            ));
+            continue;
+        }
+        if let Some(paths) = f.get("filePaths") {
+            let inc = list(Some(paths), "includes").unwrap_or_default();
+            let exc = list(Some(paths), "excludes").unwrap_or_default();
+            let considered: Vec<&String> = files.iter().filter(|p| !any_match(&exc, p)).collect();
+            let hit = if inc.is_empty() {
+                !considered.is_empty()
+            } else {
+                considered.iter().any(|p| any_match(&inc, p))
+            };
+            if !hit {
+                why.push(format!(
+                    "no changed file matches the file paths {inc:?} (excludes {exc:?})"
+                ));
+                continue;
+            }
+        }
+        return Ok(());
+    }
+    Err(why.join("; "))
+}
+
+/// The executions so far, oldest first (from their `execution.json`).
+pub fn history(executions_dir: &Path) -> Vec<Execution> {
+    let mut out: Vec<Execution> = std::fs::read_dir(executions_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("execution.json")).ok())
+        .filter_map(|b| serde_json::from_slice(&b).ok())
+        .collect();
+    out.sort_by(|a: &Execution, b| a.started.cmp(&b.started));
+    out
+}
+
+/// The declaration with its placeholders filled as a run would fill them (for the trigger).
+pub fn filled_declaration(inputs: &Inputs) -> Result<Value, PipelineError> {
+    let text =
+        std::fs::read_to_string(&inputs.declaration).map_err(|source| PipelineError::Read {
+            path: inputs.declaration.clone(),
+            source,
+        })?;
+    let vars: BTreeMap<String, Var> = placeholders(&text)
+        .into_iter()
+        .map(|n| {
+            let v = inputs
+                .variables
+                .get(&n)
+                .cloned()
+                .unwrap_or_else(|| "local".into());
+            (n, Var::Value(v))
+        })
+        .collect();
+    Ok(declaration::fill(
+        &inputs.declaration.display().to_string(),
+        &text,
+        &vars,
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn push_filters_match_branches_tags_and_file_paths() {
+        let decl = json!({"triggers": [{"gitConfiguration": {"push": [
+            {"branches": {"includes": ["main", "release/*"]}, "filePaths": {"includes": ["src/**"], "excludes": ["**/*.md"]}}
+        ]}}]});
+        let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(push_matches(&decl, "refs/heads/main", &f(&["src/a/b.rs"])).is_ok());
+        assert!(push_matches(&decl, "refs/heads/release/1", &f(&["src/x"])).is_ok());
+        assert!(push_matches(&decl, "refs/heads/release/1/x", &f(&["src/x"])).is_err());
+        assert!(push_matches(&decl, "refs/heads/dev", &f(&["src/x"])).is_err());
+        assert!(push_matches(&decl, "refs/heads/main", &f(&["README.md"])).is_err());
+        assert!(push_matches(&decl, "refs/heads/main", &f(&["src/notes.md"])).is_err());
+        assert!(push_matches(&decl, "refs/tags/v1", &f(&["src/x"])).is_err());
+        assert!(push_matches(&json!({}), "refs/heads/any", &[]).is_ok());
+    }
 
     #[test]
     fn finds_placeholders_and_resolves_variables() {

@@ -19,7 +19,104 @@ pub(crate) fn local_cmd(ctx: &Ctx, cmd: LocalCommand) -> Result<Exit, Failure> {
         LocalCommand::Logs { local, container } => logs_cmd(ctx, &local, container.as_deref()),
         LocalCommand::Down(args) => down_cmd(ctx, &args),
         LocalCommand::Pipeline(args) => pipeline_cmd(ctx, &args),
+        LocalCommand::Remote { local, name } => remote_cmd(ctx, &local, &name),
+        LocalCommand::Executions(args) => executions_cmd(ctx, &args),
     }
+}
+
+/// Git in `dir`, with the variables a hook sets (GIT_DIR, ...) removed: `-C` must win.
+fn git_in(dir: &std::path::Path, args: &[&str]) -> Result<String, Failure> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .output()
+        .map_err(|e| Failure::external(anyhow!("cannot run git: {e}")))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(Failure::usage(anyhow!(
+            "`git {}` in `{}`: {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+fn remote_cmd(ctx: &Ctx, args: &LocalArgs, name: &str) -> Result<Exit, Failure> {
+    let c = common(ctx, args)?;
+    let project = git_in(&ctx.cwd, &["rev-parse", "--show-toplevel"])?;
+    let bare = c.state_dir.join("remotes").join(format!("{name}.git"));
+    if !bare.join("HEAD").is_file() {
+        std::fs::create_dir_all(&bare)
+            .map_err(|e| Failure::usage(anyhow!("creating `{}`: {e}", bare.display())))?;
+        git_in(&bare, &["init", "--bare", "--quiet"])?;
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::usage(anyhow!("finding the cutover binary: {e}")))?;
+    let q = |p: &std::path::Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+    let hook = format!(
+        "#!/bin/sh\n\
+# Written by `cutover local remote`: a push runs the pipeline on this machine, as the\n\
+# declaration's triggers say; its progress is shown to the pusher.\n\
+unset GIT_DIR GIT_WORK_TREE GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\n\
+status=0\n\
+while read old new ref; do\n\
+  [ \"$new\" = 0000000000000000000000000000000000000000 ] && continue\n\
+  (cd {project} && {exe} local pipeline \"$new\" --state-dir {state} --source-repo {bare} --trigger \"push $ref $old $new\") || status=1\n\
+done\n\
+exit $status\n",
+        project = q(std::path::Path::new(&project)),
+        exe = q(&exe),
+        state = q(&c.state_dir),
+        bare = q(&bare),
+    );
+    let hook_path = bare.join("hooks").join("post-receive");
+    std::fs::write(&hook_path, hook)
+        .map_err(|e| Failure::usage(anyhow!("writing `{}`: {e}", hook_path.display())))?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&hook_path, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| Failure::usage(anyhow!("chmod `{}`: {e}", hook_path.display())))?;
+    }
+    let url = bare.display().to_string();
+    let remotes = git_in(&ctx.cwd, &["remote"])?;
+    if remotes.lines().any(|r| r == name) {
+        git_in(&ctx.cwd, &["remote", "set-url", name, &url])?;
+    } else {
+        git_in(&ctx.cwd, &["remote", "add", name, &url])?;
+    }
+    crate::say!("remote `{name}` → {url}");
+    crate::say!("a push to it runs the pipeline here: git push {name} HEAD:<branch>");
+    Ok(Exit::Ok)
+}
+
+fn executions_cmd(ctx: &Ctx, args: &LocalArgs) -> Result<Exit, Failure> {
+    let c = common(ctx, args)?;
+    let list = crate::local_pipeline::history(&c.state_dir.join("executions"));
+    match ctx.output {
+        OutputFormat::Json => print_json(&list),
+        OutputFormat::Text => {
+            for e in &list {
+                crate::say!(
+                    "{}  {:<9}  {}  {}  {}",
+                    e.execution_id,
+                    e.status,
+                    e.commit.chars().take(7).collect::<String>(),
+                    e.started,
+                    e.trigger
+                );
+            }
+            if list.is_empty() && !ctx.quiet {
+                crate::say!("no executions yet: `cutover local pipeline` or a push to `cutover local remote`");
+            }
+        }
+    }
+    Ok(Exit::Ok)
 }
 
 fn pipeline_cmd(ctx: &Ctx, args: &crate::cli::LocalPipelineArgs) -> Result<Exit, Failure> {
@@ -43,16 +140,70 @@ fn pipeline_cmd(ctx: &Ctx, args: &crate::cli::LocalPipelineArgs) -> Result<Exit,
         .state_dir
         .join("executions")
         .join(format!("x-{stamp}"));
-    let inputs = crate::local_pipeline::Inputs {
-        repo: s.repo.clone(),
-        reference: args.reference.clone().unwrap_or_else(|| "HEAD".into()),
+    let source_repo = args.source_repo.clone().unwrap_or_else(|| s.repo.clone());
+    // The branch the pipeline watches: the project's current one, unless given.
+    let mut s = s;
+    if !s.variables.contains_key("BRANCH_NAME") {
+        if let Ok(b) = git_in(&s.repo, &["rev-parse", "--abbrev-ref", "HEAD"]) {
+            if b != "HEAD" {
+                s.variables.insert("BRANCH_NAME".into(), b);
+            }
+        }
+    }
+    let mut trigger = "manual".to_string();
+    let mut reference = args.reference.clone().unwrap_or_else(|| "HEAD".into());
+    let mut inputs = crate::local_pipeline::Inputs {
+        repo: source_repo.clone(),
+        reference: reference.clone(),
         declaration: s.declaration.clone(),
         codebuild: s.codebuild.clone(),
         variables: s.variables.clone(),
         work,
         engine: s.engine.clone(),
         exe,
+        trigger: trigger.clone(),
     };
+    // A push: the declaration's trigger filters decide, on the pushed ref and changed files.
+    if let Some(t) = &args.trigger {
+        let parts: Vec<&str> = t.split_whitespace().collect();
+        if let ["push", refname, old, new] = parts.as_slice() {
+            let files = if old.bytes().all(|b| b == b'0') {
+                git_in(&source_repo, &["ls-tree", "-r", "--name-only", new])?
+            } else {
+                git_in(&source_repo, &["diff", "--name-only", old, new])?
+            };
+            let files: Vec<String> = files.lines().map(str::to_string).collect();
+            let decl = crate::local_pipeline::filled_declaration(&inputs)
+                .map_err(|e| Failure::usage(anyhow::Error::new(e)))?;
+            if let Err(why) = crate::local_pipeline::push_matches(&decl, refname, &files) {
+                crate::say!(
+                    "pipeline  push of {refname}: no trigger matched ({why}); nothing runs"
+                );
+                return Ok(Exit::Ok);
+            }
+            trigger = format!("push {refname}");
+            reference = (*new).to_string();
+        }
+        inputs.trigger = trigger.clone();
+        inputs.reference = reference.clone();
+    }
+    // QUEUED, as the template declares: one execution at a time, later ones wait.
+    let lock_dir = s.engine.state_dir.clone();
+    std::fs::create_dir_all(&lock_dir)
+        .map_err(|e| Failure::usage(anyhow!("creating `{}`: {e}", lock_dir.display())))?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_dir.join("pipeline.lock"))
+        .map_err(|e| Failure::usage(anyhow!("the pipeline's lock: {e}")))?;
+    if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        if !ctx.quiet {
+            eprintln!("pipeline  queued: waiting for the execution before this one");
+        }
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Failure::external(anyhow!("waiting for the pipeline's lock: {e}")))?;
+    }
     let quiet = ctx.quiet;
     let progress = move |line: &str| {
         if !quiet {

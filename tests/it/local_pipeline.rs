@@ -125,3 +125,66 @@ fn a_wrong_image1_artifact_name_fails_at_deploy() {
         "{err}"
     );
 }
+
+/// `local remote`: a push runs the pipeline as the declaration's trigger says (its branch, and
+/// here a file-path filter), with the progress shown to the pusher; a push the filter excludes
+/// runs nothing; `local executions` lists what ran.
+#[test]
+fn a_push_to_the_local_remote_runs_the_pipeline_as_its_trigger_says() {
+    let sb = pipeline_project();
+    let _down = Down(&sb);
+    sb.replace(
+        "pipeline/pipeline.yaml",
+        "              - ${BRANCH_NAME}\n",
+        "              - ${BRANCH_NAME}\n          filePaths:\n            includes:\n              - \"sample-app/**\"\n",
+    );
+    commit(&sb, "only the app triggers");
+    let r = sb.run(&["local", "remote"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(sb.git(&["remote"]).lines().any(|l| l == "local"));
+    let branch = sb.git(&["rev-parse", "--abbrev-ref", "HEAD"]);
+    let push = |sb: &Sandbox| sb.git_run(&["push", "local", &format!("HEAD:refs/heads/{branch}")]);
+    let p = push(&sb);
+    assert_eq!(p.code, 0, "{p:?}");
+    assert!(
+        p.stderr
+            .contains("Deploy/Deploy (CodeDeployToECS): in progress"),
+        "the pusher sees the stages: {p:?}"
+    );
+    let s = crate::support::local::status(&sb);
+    assert_eq!(s.revision, Some(1));
+    assert_eq!(
+        version_at(&s.listeners.production).as_deref(),
+        Some("0.0.1")
+    );
+
+    sb.write("NOTES.md", "not the app\n");
+    commit(&sb, "notes");
+    let p = push(&sb);
+    assert_eq!(p.code, 0, "{p:?}");
+    assert!(p.stderr.contains("no trigger matched"), "{p:?}");
+    assert_eq!(crate::support::local::status(&sb).revision, Some(1));
+
+    sb.replace(
+        "sample-app/Cargo.toml",
+        "version = \"0.0.1\"",
+        "version = \"0.0.2\"",
+    );
+    commit(&sb, "0.0.2");
+    let p = push(&sb);
+    assert_eq!(p.code, 0, "{p:?}");
+    let s = crate::support::local::status(&sb);
+    assert_eq!(s.revision, Some(2));
+    assert_eq!(
+        version_at(&s.listeners.production).as_deref(),
+        Some("0.0.2")
+    );
+    let r = sb.run(&["--output", "json", "local", "executions"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let list: Vec<Execution> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list
+        .iter()
+        .all(|e| e.status == "Succeeded" && e.trigger == format!("push refs/heads/{branch}")));
+    assert_eq!(list[1].commit, sb.git(&["rev-parse", "HEAD"]));
+}
