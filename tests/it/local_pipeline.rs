@@ -188,3 +188,22 @@ fn a_push_to_the_local_remote_runs_the_pipeline_as_its_trigger_says() {
         .all(|e| e.status == "Succeeded" && e.trigger == format!("push refs/heads/{branch}")));
     assert_eq!(list[1].commit, sb.git(&["rev-parse", "HEAD"]));
 }
+
+/// QUEUED, as the template declares: an execution started while another runs waits for it.
+#[test]
+fn a_second_execution_queues_behind_the_first() {
+    let sb = pipeline_project();
+    let _down = Down(&sb);
+    let first = sb.spawn(&["--output", "json", "local", "pipeline"]);
+    first.wait_for_stderr("Source/Source (CodeStarSourceConnection): in progress");
+    let second = sb.spawn(&["--output", "json", "local", "pipeline"]);
+    second.wait_for_stderr("queued: waiting for the execution before this one");
+    let a = first.wait(Duration::from_secs(900));
+    let b = second.wait(Duration::from_secs(900));
+    assert_eq!((a.code, b.code), (0, 0), "{a:?}\n{b:?}");
+    let a: Execution = serde_json::from_str(&a.stdout).unwrap();
+    let b: Execution = serde_json::from_str(&b.stdout).unwrap();
+    assert!(b.started > a.started, "{} then {}", a.started, b.started);
+    let s = crate::support::local::status(&sb);
+    assert_eq!(s.revision, Some(2), "the second deployed after the first");
+}
