@@ -266,7 +266,9 @@ fn an_invalid_set_is_refused_with_the_validators_report() {
     assert!(!sb.exists(".cutover"));
 }
 
-fn with_sidecar(sb: &Sandbox, app_env: &str) {
+/// The sample's task definition with `app` (its `extra` keys after the port mappings) and more
+/// containers after it.
+fn taskdef_with(sb: &Sandbox, app_extra: &str, more: &str) {
     sb.write(
         "ecs/taskdef.json",
         &format!(
@@ -283,19 +285,31 @@ fn with_sidecar(sb: &Sandbox, app_env: &str) {
       "image": "111122223333.dkr.ecr.us-east-1.amazonaws.com/sample-app:latest",
       "essential": true,
       "portMappings": [{{ "containerPort": 8080, "protocol": "tcp" }}],
-      "environment": [{app_env}],
-      "dependsOn": [{{ "containerName": "sidecar", "condition": "START" }}]
+      {app_extra}
     }},
-    {{
+    {more}
+  ]
+}}"#
+        ),
+    );
+}
+
+fn with_sidecar(sb: &Sandbox, app_env: &str) {
+    taskdef_with(
+        sb,
+        &format!(
+            r#""environment": [{app_env}],
+      "dependsOn": [{{ "containerName": "sidecar", "condition": "START" }}]"#
+        ),
+        &format!(
+            r#"{{
       "name": "sidecar",
-      "image": "{sidecar}",
+      "image": "{}",
       "essential": true,
       "command": ["--bind", "127.0.0.1", "--port", "9000"],
       "stopTimeout": 2
-    }}
-  ]
-}}"#,
-            sidecar = image_v1()
+    }}"#,
+            image_v1()
         ),
     );
 }
@@ -597,29 +611,15 @@ fn a_secret_with_no_local_value_is_refused() {
 }
 
 fn with_dependencies(sb: &Sandbox, sidecar_check: &str) {
-    sb.write(
-        "ecs/taskdef.json",
+    taskdef_with(
+        sb,
+        r#""environment": [{ "name": "UPSTREAM_ADDR", "value": "127.0.0.1:9000" }],
+      "dependsOn": [
+        { "containerName": "init", "condition": "SUCCESS" },
+        { "containerName": "sidecar", "condition": "HEALTHY" }
+      ]"#,
         &format!(
             r#"{{
-  "family": "sample-app",
-  "networkMode": "awsvpc",
-  "requiresCompatibilities": ["FARGATE"],
-  "cpu": "256",
-  "memory": "512",
-  "executionRoleArn": "arn:aws:iam::111122223333:role/cutover-demo-task-execution",
-  "containerDefinitions": [
-    {{
-      "name": "app",
-      "image": "111122223333.dkr.ecr.us-east-1.amazonaws.com/sample-app:latest",
-      "essential": true,
-      "portMappings": [{{ "containerPort": 8080, "protocol": "tcp" }}],
-      "environment": [{{ "name": "UPSTREAM_ADDR", "value": "127.0.0.1:9000" }}],
-      "dependsOn": [
-        {{ "containerName": "init", "condition": "SUCCESS" }},
-        {{ "containerName": "sidecar", "condition": "HEALTHY" }}
-      ]
-    }},
-    {{
       "name": "init",
       "image": "{image}",
       "essential": false,
@@ -631,9 +631,7 @@ fn with_dependencies(sb: &Sandbox, sidecar_check: &str) {
       "essential": true,
       "command": ["--bind", "127.0.0.1", "--port", "9000"],
       "healthCheck": {{ "command": {sidecar_check}, "interval": 5, "timeout": 2, "retries": 1 }}
-    }}
-  ]
-}}"#,
+    }}"#,
             image = image_v1()
         ),
     );
