@@ -38,9 +38,14 @@ pub(crate) fn build_cmd(ctx: &Ctx, args: BuildArgs) -> Result<Exit, Failure> {
         "before the build",
     )?;
     if !precheck.valid {
-        print_problems(&precheck.problems, ctx.quiet);
         if ctx.output == OutputFormat::Json {
+            // stdout holds the JSON alone; the report goes to the log as well.
+            for p in &precheck.problems {
+                eprintln!("{p}");
+            }
             print_json(&precheck);
+        } else {
+            print_problems(&precheck.problems, ctx.quiet);
         }
         eprintln!("error: the artifacts would fail the Deploy stage; nothing was built");
         return Ok(Exit::CheckFailed);

@@ -207,3 +207,31 @@ fn a_second_execution_queues_behind_the_first() {
     let s = crate::support::local::status(&sb);
     assert_eq!(s.revision, Some(2), "the second deployed after the first");
 }
+
+/// A commit whose task definition breaks a rule fails at Build (the buildspec's `cutover build`
+/// refuses the set, with the validator's report), Deploy is skipped, and production keeps
+/// serving what it served.
+#[test]
+fn a_broken_taskdef_fails_at_build_and_production_keeps_serving() {
+    let sb = pipeline_project();
+    let _down = Down(&sb);
+    let (r, _) = run_pipeline(&sb);
+    assert_eq!(r.code, 0, "{r:?}");
+    sb.replace(
+        "ecs/taskdef.json",
+        "\"containerPort\": 8080",
+        "\"containerPort\": 8081",
+    );
+    commit(&sb, "broken");
+    let (r, e) = run_pipeline(&sb);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(status_of(&e, "Build"), "Failed", "{e:?}");
+    assert_eq!(status_of(&e, "Deploy"), "Skipped", "{e:?}");
+    assert!(r.stderr.contains("8081"), "the validator's report: {r:?}");
+    let s = crate::support::local::status(&sb);
+    assert_eq!(s.revision, Some(1));
+    assert_eq!(
+        version_at(&s.listeners.production).as_deref(),
+        Some("0.0.1")
+    );
+}
