@@ -800,6 +800,11 @@ pub struct LocalPipelineArgs {
     #[arg(long, value_name = "FILE")]
     pub codebuild: Option<PathBuf>,
 
+    /// Follow the running execution (else the latest) to its end: its progress as it happens,
+    /// then its result; the exit code is its status
+    #[arg(long, conflicts_with_all = ["reference", "trigger"])]
+    pub watch: bool,
+
     /// What started the execution, as `local executions` shows it (set by the push hook:
     /// `push REF OLD NEW`, which also applies the declaration's trigger filters)
     #[arg(long, value_name = "TEXT", hide = true)]

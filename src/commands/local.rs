@@ -119,7 +119,84 @@ fn executions_cmd(ctx: &Ctx, args: &LocalArgs) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
+/// `local pipeline --watch`: the newest execution's progress file, followed until its record is
+/// written.
+fn watch_cmd(ctx: &Ctx, state_dir: &std::path::Path) -> Result<Exit, Failure> {
+    let dir = state_dir.join("executions");
+    let newest = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("progress.log").is_file())
+        .max()
+        .ok_or_else(|| {
+            Failure::usage(anyhow!(
+                "no execution to watch in `{}`\n  hint: `cutover local pipeline` or a push to `cutover local remote` starts one",
+                dir.display()
+            ))
+        })?;
+    let log = newest.join("progress.log");
+    let record = newest.join("execution.json");
+    let mut shown = 0usize;
+    loop {
+        // The record is written after the last progress line: read the lines once more then.
+        let done = record.is_file();
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.len() > shown {
+            let new = &text[shown..];
+            let upto = new.rfind('\n').map_or(0, |i| i + 1);
+            eprint!("{}", &new[..upto]);
+            shown += upto;
+        }
+        if done {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let bytes = std::fs::read(&record)
+        .map_err(|e| Failure::usage(anyhow!("`{}`: {e}", record.display())))?;
+    let e: crate::local_pipeline::Execution = serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::usage(anyhow!("`{}`: {e}", record.display())))?;
+    print_execution(ctx, &e);
+    Ok(if e.status == "Succeeded" {
+        Exit::Ok
+    } else {
+        Exit::CheckFailed
+    })
+}
+
+fn print_execution(ctx: &Ctx, execution: &crate::local_pipeline::Execution) {
+    match ctx.output {
+        OutputFormat::Json => print_json(execution),
+        OutputFormat::Text => {
+            crate::say!(
+                "execution    {} {} ({})",
+                execution.execution_id,
+                execution.status,
+                execution.commit
+            );
+            for st in &execution.stages {
+                crate::say!("  {:<10} {}", st.name, st.status);
+                for a in &st.actions {
+                    crate::say!(
+                        "    {:<10} {:<10} {:>6.1} s  {}",
+                        a.name,
+                        a.status,
+                        a.seconds,
+                        a.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn pipeline_cmd(ctx: &Ctx, args: &crate::cli::LocalPipelineArgs) -> Result<Exit, Failure> {
+    if args.watch {
+        let c = common(ctx, &args.local)?;
+        return watch_cmd(ctx, &c.state_dir);
+    }
     let s = local_settings::resolve_pipeline(args, ctx.config.as_deref(), &ctx.cwd)
         .map_err(Failure::usage)?;
     let exe = std::env::current_exe()
@@ -205,38 +282,59 @@ fn pipeline_cmd(ctx: &Ctx, args: &crate::cli::LocalPipelineArgs) -> Result<Exit,
             .map_err(|e| Failure::external(anyhow!("waiting for the pipeline's lock: {e}")))?;
     }
     let quiet = ctx.quiet;
+    // Also into the execution's progress file, which `local pipeline --watch` follows.
+    let _ = std::fs::create_dir_all(&inputs.work);
+    let file = std::sync::Mutex::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(inputs.work.join("progress.log"))
+            .ok(),
+    );
     let progress = move |line: &str| {
         if !quiet {
             eprintln!("pipeline  {line}");
         }
-    };
-    let execution = crate::local_pipeline::run(ctx.handle(), &inputs, interrupted(), &progress)
-        .map_err(|e| {
-            Failure::usage(anyhow::Error::new(e).context("running the pipeline locally"))
-        })?;
-    match ctx.output {
-        OutputFormat::Json => print_json(&execution),
-        OutputFormat::Text => {
-            crate::say!(
-                "execution    {} {} ({})",
-                execution.execution_id,
-                execution.status,
-                execution.commit
-            );
-            for st in &execution.stages {
-                crate::say!("  {:<10} {}", st.name, st.status);
-                for a in &st.actions {
-                    crate::say!(
-                        "    {:<10} {:<10} {:>6.1} s  {}",
-                        a.name,
-                        a.status,
-                        a.seconds,
-                        a.error.as_deref().unwrap_or("")
-                    );
-                }
-            }
+        if let Some(f) = file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            use std::io::Write as _;
+            let _ = writeln!(f, "pipeline  {line}");
         }
-    }
+    };
+    let execution =
+        match crate::local_pipeline::run(ctx.handle(), &inputs, interrupted(), &progress) {
+            Ok(e) => e,
+            Err(e) => {
+                // A record all the same, so `--watch` and `executions` see the failure.
+                progress(&format!("could not start: {e}"));
+                let record = crate::local_pipeline::Execution {
+                    execution_id: inputs
+                        .work
+                        .file_name()
+                        .map_or("local".into(), |n| n.to_string_lossy().into_owned()),
+                    commit: String::new(),
+                    trigger: inputs.trigger.clone(),
+                    started: crate::probe::record::format_unix_us(
+                        u64::try_from(
+                            std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .unwrap_or_default()
+                                .as_micros(),
+                        )
+                        .unwrap_or(0),
+                    ),
+                    status: "Failed".into(),
+                    stages: Vec::new(),
+                };
+                let _ = std::fs::write(
+                    inputs.work.join("execution.json"),
+                    serde_json::to_vec_pretty(&record).unwrap_or_default(),
+                );
+                return Err(Failure::usage(
+                    anyhow::Error::new(e).context("running the pipeline locally"),
+                ));
+            }
+        };
+    print_execution(ctx, &execution);
     Ok(if execution.status == "Succeeded" {
         Exit::Ok
     } else {

@@ -235,3 +235,25 @@ fn a_broken_taskdef_fails_at_build_and_production_keeps_serving() {
         Some("0.0.1")
     );
 }
+
+/// `local pipeline --watch` follows the running execution to its end and exits with its status.
+#[test]
+fn watch_follows_the_running_execution() {
+    let sb = pipeline_project();
+    let _down = Down(&sb);
+    let none = sb.run(&["local", "pipeline", "--watch"]);
+    assert_eq!(none.code, 2, "{none:?}");
+    let run = sb.spawn(&["local", "pipeline"]);
+    run.wait_for_stderr("Source/Source (CodeStarSourceConnection): in progress");
+    let watch = sb
+        .spawn(&["--output", "json", "local", "pipeline", "--watch"])
+        .wait(Duration::from_secs(900));
+    assert_eq!(watch.code, 0, "{watch:?}");
+    assert!(
+        watch.stderr.contains("Deploy/Deploy: Succeeded"),
+        "the progress as it happened: {watch:?}"
+    );
+    let e: Execution = serde_json::from_str(&watch.stdout).unwrap();
+    assert_eq!(e.status, "Succeeded");
+    assert_eq!(run.wait(Duration::from_secs(900)).code, 0);
+}
