@@ -165,6 +165,23 @@ fn a_push_to_the_local_remote_runs_the_pipeline_as_its_trigger_says() {
     assert!(p.stderr.contains("no trigger matched"), "{p:?}");
     assert_eq!(crate::support::local::status(&sb).revision, Some(1));
 
+    // A probe on the production listener, started by hand, across the push that cuts over.
+    let url = format!("{}/version", s.listeners.production);
+    let probe = sb.spawn(&[
+        "--output",
+        "json",
+        "probe",
+        &url,
+        "--rate",
+        "50",
+        "--duration",
+        "15m",
+        "--results",
+        "by-hand",
+    ]);
+    crate::support::eventually("the probe's records", crate::support::EVENT_WAIT, || {
+        sb.exists("by-hand") && !sb.list("by-hand").is_empty()
+    });
     sb.replace(
         "sample-app/Cargo.toml",
         "version = \"0.0.1\"",
@@ -173,6 +190,16 @@ fn a_push_to_the_local_remote_runs_the_pipeline_as_its_trigger_says() {
     commit(&sb, "0.0.2");
     let p = push(&sb);
     assert_eq!(p.code, 0, "{p:?}");
+    probe.signal("INT");
+    let pr = probe.wait(Duration::from_secs(60));
+    let summary: cutover::probe::Summary = serde_json::from_str(&pr.stdout).unwrap();
+    assert_eq!(summary.failed, 0, "{pr:?}");
+    let versions: Vec<&str> = summary
+        .versions
+        .iter()
+        .map(|v| v.version.as_str())
+        .collect();
+    assert_eq!(versions, ["0.0.1", "0.0.2"], "{pr:?}");
     let s = crate::support::local::status(&sb);
     assert_eq!(s.revision, Some(2));
     assert_eq!(
