@@ -422,7 +422,7 @@ impl Exec<'_> {
             "CodeDeployToECS" => {
                 let set = self.deploy_set(action, aname)?;
                 let Some(interrupt) = interrupt.take() else {
-                    return Err("one Deploy action a local execution".into());
+                    return Err("a local execution runs one CodeDeployToECS action; this is a second one".into());
                 };
                 self.deploy(handle, &set, interrupt, progress)
             }
