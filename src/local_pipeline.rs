@@ -129,6 +129,39 @@ fn git(repo: &Path, args: &[&str]) -> Result<String, PipelineError> {
     }
 }
 
+/// A value for every `${NAME}` of `texts`: the user's, else one that names this local run
+/// (`BRANCH_NAME`: the branch of the reference, `FULL_REPOSITORY_ID`: `local/<folder>`).
+fn placeholder_values(inputs: &Inputs, texts: &[&str]) -> BTreeMap<String, Var> {
+    let branch = git(
+        &inputs.repo,
+        &["rev-parse", "--abbrev-ref", &inputs.reference],
+    )
+    .ok()
+    .filter(|b| b != "HEAD" && !b.is_empty())
+    .unwrap_or_else(|| "main".into());
+    let repo_name = inputs
+        .repo
+        .file_name()
+        .map_or("repository".into(), |n| n.to_string_lossy().into_owned());
+    texts
+        .iter()
+        .flat_map(|t| placeholders(t))
+        .map(|name| {
+            let value =
+                inputs
+                    .variables
+                    .get(&name)
+                    .cloned()
+                    .unwrap_or_else(|| match name.as_str() {
+                        "BRANCH_NAME" => branch.clone(),
+                        "FULL_REPOSITORY_ID" => format!("local/{repo_name}"),
+                        n => format!("local-{}", n.to_ascii_lowercase().replace('_', "-")),
+                    });
+            (name, Var::Value(value))
+        })
+        .collect()
+}
+
 /// `#{Namespace.Variable}` replaced from the namespaces so far; an unknown one is an error.
 pub fn resolve_vars(
     text: &str,
@@ -225,49 +258,14 @@ where
             source,
         })
     };
-    let started_at = crate::probe::record::format_unix_us(
-        u64::try_from(
-            SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_micros(),
-        )
-        .unwrap_or(0),
-    );
+    let started_at = crate::probe::record::now_rfc3339();
     let decl_text = read(&inputs.declaration)?;
     let cb_text = read(&inputs.codebuild)?;
     let commit = git(
         &inputs.repo,
         &["rev-parse", &format!("{}^{{commit}}", inputs.reference)],
     )?;
-    let branch = git(
-        &inputs.repo,
-        &["rev-parse", "--abbrev-ref", &inputs.reference],
-    )
-    .ok()
-    .filter(|b| b != "HEAD" && !b.is_empty())
-    .unwrap_or_else(|| "main".into());
-    let repo_name = inputs
-        .repo
-        .file_name()
-        .map_or("repository".into(), |n| n.to_string_lossy().into_owned());
-    // Every placeholder gets a value: the user's, else one that names this local run.
-    let mut vars: BTreeMap<String, Var> = BTreeMap::new();
-    for name in placeholders(&decl_text)
-        .into_iter()
-        .chain(placeholders(&cb_text))
-    {
-        let value = inputs
-            .variables
-            .get(&name)
-            .cloned()
-            .unwrap_or_else(|| match name.as_str() {
-                "BRANCH_NAME" => branch.clone(),
-                "FULL_REPOSITORY_ID" => format!("local/{repo_name}"),
-                n => format!("local-{}", n.to_ascii_lowercase().replace('_', "-")),
-            });
-        vars.insert(name, Var::Value(value));
-    }
+    let vars = placeholder_values(inputs, &[&decl_text, &cb_text]);
     let decl_file = inputs.declaration.display().to_string();
     let decl = declaration::fill(&decl_file, &decl_text, &vars)?;
     let codebuild = declaration::fill(&inputs.codebuild.display().to_string(), &cb_text, &vars)?;
@@ -837,24 +835,14 @@ pub fn history(executions_dir: &Path) -> Vec<Execution> {
     out
 }
 
-/// The declaration with its placeholders filled as a run would fill them (for the trigger).
+/// The declaration with its placeholders filled as a run fills them (for the trigger).
 pub fn filled_declaration(inputs: &Inputs) -> Result<Value, PipelineError> {
     let text =
         std::fs::read_to_string(&inputs.declaration).map_err(|source| PipelineError::Read {
             path: inputs.declaration.clone(),
             source,
         })?;
-    let vars: BTreeMap<String, Var> = placeholders(&text)
-        .into_iter()
-        .map(|n| {
-            let v = inputs
-                .variables
-                .get(&n)
-                .cloned()
-                .unwrap_or_else(|| "local".into());
-            (n, Var::Value(v))
-        })
-        .collect();
+    let vars = placeholder_values(inputs, &[&text]);
     Ok(declaration::fill(
         &inputs.declaration.display().to_string(),
         &text,

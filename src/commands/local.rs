@@ -201,17 +201,9 @@ fn pipeline_cmd(ctx: &Ctx, args: &crate::cli::LocalPipelineArgs) -> Result<Exit,
         .map_err(Failure::usage)?;
     let exe = std::env::current_exe()
         .map_err(|e| Failure::usage(anyhow!("finding the cutover binary: {e}")))?;
-    let stamp = crate::probe::record::format_unix_us(
-        u64::try_from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_micros(),
-        )
-        .unwrap_or(0),
-    )
-    .replace(['-', ':'], "")
-    .replace('T', "-");
+    let stamp = crate::probe::record::now_rfc3339()
+        .replace(['-', ':'], "")
+        .replace('T', "-");
     let work = s
         .engine
         .state_dir
@@ -313,15 +305,7 @@ fn pipeline_cmd(ctx: &Ctx, args: &crate::cli::LocalPipelineArgs) -> Result<Exit,
                         .map_or("local".into(), |n| n.to_string_lossy().into_owned()),
                     commit: String::new(),
                     trigger: inputs.trigger.clone(),
-                    started: crate::probe::record::format_unix_us(
-                        u64::try_from(
-                            std::time::SystemTime::now()
-                                .duration_since(std::time::UNIX_EPOCH)
-                                .unwrap_or_default()
-                                .as_micros(),
-                        )
-                        .unwrap_or(0),
-                    ),
+                    started: crate::probe::record::now_rfc3339(),
                     status: "Failed".into(),
                     stages: Vec::new(),
                 };

@@ -3,7 +3,7 @@
 //! the command (without values: variables are passed through the CLI's environment) and its
 //! stderr.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -269,9 +269,4 @@ impl Docker {
         .collect();
         self.run_with(&args, &[], Some(&tar)).await.map(|_| ())
     }
-}
-
-/// Looks `program` up on PATH (or takes a path).
-pub fn find_program(program: &Path) -> Option<PathBuf> {
-    crate::proc::find_program(program)
 }

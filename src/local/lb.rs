@@ -448,20 +448,9 @@ impl Lb {
         slot: u32,
         delay: Duration,
     ) -> Result<(), LocalError> {
-        let s = format!("{}/t{slot}", tg.name());
-        self.set(&[format!("set server {s} state drain")]).await?;
-        let deadline = Instant::now() + delay;
-        while Instant::now() < deadline {
-            let busy =
-                self.servers().await?.iter().any(|x| {
-                    x.backend == tg.name() && x.name == format!("t{slot}") && x.sessions > 0
-                });
-            if !busy {
-                break;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        self.set(&[format!("set server {s} state maint")]).await
+        self.drain(tg, slot).await?;
+        self.wait_drained(tg, &[slot], delay).await?;
+        self.maint(tg, slot).await
     }
 
     pub async fn servers(&self) -> Result<Vec<ServerStat>, LocalError> {

@@ -28,7 +28,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::str::FromStr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -36,7 +36,8 @@ use crate::lifecycle::{
     self, traffic, DeploymentReport, DeploymentStatus, ErrorInfo, Event, EventRecord, EventStatus,
     Weight,
 };
-use crate::probe::{self, record::format_unix_us, Rate, Summary};
+use crate::probe::record::{format_unix_us, now_unix_us as now_us};
+use crate::probe::{self, Rate, Summary};
 use docker::Docker;
 use lb::{Lb, Listener, TargetGroup};
 use revision::Revision;
@@ -350,13 +351,6 @@ impl<F: Future<Output = ()>> Interrupt<F> {
     }
 }
 
-fn now_us() -> u64 {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(d.as_micros()).unwrap_or(0)
-}
-
 /// Why a step of the lifecycle failed.
 struct StepError {
     code: &'static str,
@@ -472,7 +466,7 @@ impl<'a> Service<'a> {
     ) -> Result<Service<'a>, LocalError> {
         let dir = StateDir::new(opts.state_dir.clone());
         let lock = dir.lock()?;
-        let docker_bin = match docker::find_program(&opts.docker) {
+        let docker_bin = match crate::proc::find_program(&opts.docker) {
             Some(p) => p,
             None if !opts.containers => opts.docker.clone(),
             None => {

@@ -126,6 +126,19 @@ fn is_false(b: &bool) -> bool {
 /// Formats microseconds since the Unix epoch as RFC 3339 UTC with milliseconds,
 /// e.g. `2025-01-31T12:00:00.123Z`. A time after the year 9999, which RFC 3339 cannot write, is
 /// written as its number of microseconds.
+/// Now, in microseconds since the Unix epoch (0 before it).
+pub fn now_unix_us() -> u64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(d.as_micros()).unwrap_or(0)
+}
+
+/// Now, RFC 3339 UTC.
+pub fn now_rfc3339() -> String {
+    format_unix_us(now_unix_us())
+}
+
 pub fn format_unix_us(us: u64) -> String {
     let ms = us / 1_000 % 1_000;
     let secs = i64::try_from(us / 1_000_000).unwrap_or(i64::MAX);

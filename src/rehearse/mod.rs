@@ -15,7 +15,7 @@ pub mod backends;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -188,10 +188,7 @@ impl Files {
             path: opts.results_dir.clone(),
             source,
         })?;
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let stamp = format_unix_us(u64::try_from(unix.as_micros()).unwrap_or(0))
+        let stamp = crate::probe::record::now_rfc3339()
             .replace(['-', ':'], "")
             .replace('T', "-");
         // Two rehearsals in the same millisecond get different names.
@@ -332,10 +329,7 @@ where
     let blue_rev = revision(&opts.blue, opts.stop_timeout)?;
     let green_rev = revision(&opts.green, opts.stop_timeout)?;
     let files = Files::new(opts)?;
-    let unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let start_unix_us = u64::try_from(unix.as_micros()).unwrap_or(0);
+    let start_unix_us = crate::probe::record::now_unix_us();
     let started = std::time::Instant::now();
     let mut early: Vec<Event> = Vec::new();
     let mut note = |what: String| {
