@@ -35,6 +35,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write and check the artifacts on this machine, with no AWS access and no network
@@ -70,6 +72,11 @@ pub enum Command {
     /// with production and test listeners, the AppSpec's hooks, rollback, the probe
     #[command(subcommand)]
     Local(LocalCommand),
+    /// Deploy the artifact set through CodeDeploy as CodeDeployToECS does, and follow it
+    ///
+    /// `deploy [DIR|ZIP]` registers the task definition and creates the deployment, then waits;
+    /// `deploy watch`, `deploy stop` and `deploy continue` act on a running one.
+    Deploy(DeployArgs),
     /// Check the live AWS setup (ECS, CodeDeploy, load balancer, Lambda hooks, ECR) before a deployment
     Verify(VerifyArgs),
     /// Create, update, start and follow the CodePipeline pipeline
@@ -485,6 +492,145 @@ pub struct VerifyArgs {
     /// Also check that this digest (sha256:...) is in the configured repository
     #[arg(long, env = ev::DIGEST, value_name = "DIGEST")]
     pub digest: Option<String>,
+}
+
+const DEPLOY_AFTER_HELP: &str = "\
+What it does, as the pipeline's CodeDeployToECS action: taskdef.json with <IMAGE1_NAME> replaced by \
+imageDetail.json's ImageURI is registered (RegisterTaskDefinition, tags kept); the AppSpec with \
+<TASK_DEFINITION> replaced by the new ARN is sent as AppSpecContent to CreateDeployment on the \
+[codedeploy] application and deployment group. Then it waits, showing each lifecycle event, the \
+task sets and their traffic, until the deployment ends.
+
+--probe URL runs a probe throughout: once more than --max-failures requests fail, the deployment \
+is stopped with rollback at once. --test-probe URL probes the test listener at Ready (the group's \
+deploymentReadyOption STOP_DEPLOYMENT) and continues only when no request failed (without a Ready \
+wait: after AllowTestTraffic, and a failure stops the deployment).
+
+Exit codes: 0 succeeded (and the probe passed) · 1 failed, stopped, rolled back, or still running \
+at --timeout · 2 usage or config error · 3 AWS failed · 130 interrupted (the deployment goes on).";
+
+/// `cutover deploy`: create a deployment, or act on one.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, after_help = DEPLOY_AFTER_HELP)]
+pub struct DeployArgs {
+    #[command(subcommand)]
+    pub command: Option<DeployCommand>,
+    #[command(flatten)]
+    pub create: DeployCreateArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeployCommand {
+    /// Follow a deployment until it ends (default: the group's newest); the exit code follows it
+    Watch(DeployWatchArgs),
+    /// Stop a deployment (StopDeployment), rolling back unless --no-rollback
+    Stop(DeployStopArgs),
+    /// Continue a deployment waiting at Ready (ContinueDeployment), or end its termination wait
+    Continue(DeployContinueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeployCreateArgs {
+    /// The artifact directory, or the artifact zip as CodePipeline stores it [default: out]
+    #[arg(value_name = "DIR|ZIP")]
+    pub artifacts: Option<PathBuf>,
+
+    /// This deployment's configuration instead of the group's, e.g. CodeDeployDefault.ECSCanary10Percent5Minutes
+    #[arg(long, value_name = "NAME")]
+    pub deployment_config: Option<String>,
+
+    /// The deployment's description
+    #[arg(long)]
+    pub description: Option<String>,
+
+    /// Create the deployment and exit without waiting for it
+    #[arg(long)]
+    pub no_wait: bool,
+
+    #[command(flatten)]
+    pub gates: GateArgs,
+
+    #[command(flatten)]
+    pub poll: WatchArgs,
+
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// The probes that watch a deployment.
+#[derive(Debug, Clone, Args)]
+pub struct GateArgs {
+    /// Probe this URL (the production listener) throughout; stop with rollback once more than --max-failures requests fail
+    #[arg(long, value_name = "URL", help_heading = "Probe gate")]
+    pub probe: Option<String>,
+
+    /// Failed probe requests allowed before the deployment is stopped
+    #[arg(long, default_value_t = 0, help_heading = "Probe gate")]
+    pub max_failures: u64,
+
+    /// Probe requests per second (both probes)
+    #[arg(long, default_value = "20", help_heading = "Probe gate")]
+    pub probe_rate: crate::probe::Rate,
+
+    /// Probe this URL (the test listener) before production moves; continue only when no request failed
+    #[arg(long, value_name = "URL", help_heading = "Probe gate")]
+    pub test_probe: Option<String>,
+
+    /// How long the test probe runs
+    #[arg(long, value_parser = parse_duration, default_value = "10s", help_heading = "Probe gate")]
+    pub test_probe_duration: std::time::Duration,
+
+    /// Where the probes' records go
+    #[arg(long, value_name = "DIR", default_value = crate::probe::DEFAULT_RESULTS_DIR, help_heading = "Probe gate")]
+    pub results: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployWatchArgs {
+    /// The deployment ID (d-XXXXXXXXX) [default: the group's newest]
+    #[arg(value_name = "DEPLOYMENT_ID", conflicts_with = "latest")]
+    pub id: Option<String>,
+
+    /// Follow the group's newest deployment (one still running first)
+    #[arg(long)]
+    pub latest: bool,
+
+    #[command(flatten)]
+    pub gates: GateArgs,
+
+    #[command(flatten)]
+    pub poll: WatchArgs,
+
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployStopArgs {
+    /// The deployment ID [default: the group's newest still running]
+    #[arg(value_name = "DEPLOYMENT_ID")]
+    pub id: Option<String>,
+
+    /// Stop without rolling back (green keeps whatever traffic it has)
+    #[arg(long)]
+    pub no_rollback: bool,
+
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployContinueArgs {
+    /// The deployment ID [default: the group's newest still running]
+    #[arg(value_name = "DEPLOYMENT_ID")]
+    pub id: Option<String>,
+
+    /// End the termination wait (blue is terminated now) instead of the wait at Ready
+    #[arg(long)]
+    pub traffic_wait: bool,
+
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 /// The values filled into the pipeline and CodeBuild declarations; each overrides cutover.toml.

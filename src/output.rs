@@ -84,6 +84,14 @@ pub fn print_json<T: serde::Serialize>(value: &T) {
     }
 }
 
+/// Prints one JSON object as one line (a stream of events for machines, e.g. `deploy --output
+/// json`), ignoring a closed pipe.
+pub fn print_json_line<T: serde::Serialize>(value: &T) {
+    if let Ok(text) = serde_json::to_string(value) {
+        say!("{text}");
+    }
+}
+
 /// A path as messages show it: relative to `cwd` when it is inside it.
 pub fn display_path(p: &std::path::Path, cwd: &std::path::Path) -> String {
     p.strip_prefix(cwd).unwrap_or(p).display().to_string()

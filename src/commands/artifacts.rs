@@ -198,6 +198,36 @@ pub(crate) fn print_plan(plan: &Plan, quiet: bool) {
     );
 }
 
+/// Reads the artifact set at `path` (default `out`) and refuses it, with the validator's report,
+/// when it has an error: what a deploy does first, as the Deploy stage would. Returns the set
+/// and its path as shown in messages.
+pub(crate) fn read_valid_set(
+    ctx: &Ctx,
+    path: Option<&std::path::Path>,
+) -> Result<(ArtifactSet, String), Failure> {
+    let path = ctx
+        .cwd
+        .join(path.unwrap_or_else(|| std::path::Path::new("out")));
+    let shown = display_path(&path, &ctx.cwd);
+    let set = read::read_artifact(&path)
+        .map_err(|e| Failure::usage(e.context(format!("reading the artifact set `{shown}`"))))?;
+    let problems = validate::validate(&set);
+    if validate::has_errors(&problems) {
+        match ctx.output {
+            OutputFormat::Json => print_json(&ValidateReport {
+                valid: false,
+                files: set.names().iter().map(|n| n.to_string()).collect(),
+                problems,
+            }),
+            OutputFormat::Text => print_problems(&problems, false),
+        }
+        return Err(Failure::usage(anyhow::anyhow!(
+            "`{shown}` is not a valid artifact set: nothing was started\n  hint: `cutover validate {shown}` shows the same report"
+        )));
+    }
+    Ok((set, shown))
+}
+
 pub(crate) fn print_problems(problems: &[Problem], quiet: bool) {
     for p in problems {
         if quiet && p.severity == Severity::Warning {

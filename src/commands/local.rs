@@ -4,13 +4,11 @@
 use anyhow::anyhow;
 
 use super::{interrupted, Ctx};
-use crate::artifacts::read;
 use crate::cli::{LocalArgs, LocalCommand, LocalDeployArgs};
 use crate::lifecycle::DeploymentStatus;
 use crate::local::{self, revision, LocalError};
 use crate::output::{print_json, Exit, Failure, OutputFormat};
 use crate::settings::local as local_settings;
-use crate::validate;
 
 pub(crate) fn local_cmd(ctx: &Ctx, cmd: LocalCommand) -> Result<Exit, Failure> {
     match cmd {
@@ -340,27 +338,7 @@ fn engine_failure(e: LocalError) -> Failure {
 fn deploy_cmd(ctx: &Ctx, args: &LocalDeployArgs) -> Result<Exit, Failure> {
     let opts = local_settings::resolve_deploy(args, ctx.config.as_deref(), &ctx.cwd)
         .map_err(Failure::usage)?;
-    let path = ctx
-        .cwd
-        .join(args.artifacts.clone().unwrap_or_else(|| "out".into()));
-    let shown = super::display_path(&path, &ctx.cwd);
-    let set = read::read_artifact(&path)
-        .map_err(|e| Failure::usage(e.context(format!("reading the artifact set `{shown}`"))))?;
-    // As the Deploy stage would: an invalid set is refused before anything starts.
-    let problems = validate::validate(&set);
-    if validate::has_errors(&problems) {
-        match ctx.output {
-            OutputFormat::Json => print_json(&super::artifacts::ValidateReport {
-                valid: false,
-                files: set.names().iter().map(|n| n.to_string()).collect(),
-                problems,
-            }),
-            OutputFormat::Text => super::artifacts::print_problems(&problems, false),
-        }
-        return Err(Failure::usage(anyhow!(
-            "`{shown}` is not a valid artifact set: nothing was started\n  hint: `cutover validate {shown}` shows the same report"
-        )));
-    }
+    let (set, shown) = super::artifacts::read_valid_set(ctx, args.artifacts.as_deref())?;
     let rev = revision::prepare(&set).map_err(|e| Failure::usage(anyhow!("`{shown}`: {e}")))?;
     let missing = revision::missing_functions(&rev, &opts.functions);
     if let Some((event, function)) = missing.first() {

@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod build;
 pub mod buildspec;
 pub mod codebuild;
+pub mod deploy;
 pub mod hooks;
 pub mod local;
 pub mod pipeline;
@@ -83,6 +84,7 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         },
         Command::Rehearse(args) => rehearse::rehearse_cmd(&ctx, args),
         Command::Local(cmd) => local::local_cmd(&ctx, cmd),
+        Command::Deploy(args) => deploy::deploy_cmd(&ctx, args),
         Command::Verify(args) => verify::verify_cmd(&ctx, args),
         Command::Pipeline(cmd) => match cmd {
             PipelineCommand::Apply(args) => pipeline::apply_cmd(&ctx, args),

@@ -20,6 +20,7 @@ pub(crate) fn probe_cmd(ctx: &Ctx, args: crate::cli::ProbeArgs) -> Result<Exit, 
         max_failures: args.max_failures,
         live_status: !ctx.quiet,
         live_label: None,
+        gate: None,
     };
     if opts.duration.is_none() && opts.until_version.is_none() {
         return Err(Failure::usage(anyhow::anyhow!(

@@ -1,7 +1,7 @@
 //! The blue/green lifecycle as data (pure): CodeDeploy's ECS deployment events in their order,
 //! which of them take hooks, the traffic schedule of a deployment configuration ([`traffic`]),
-//! and the one report shape every driver fills in (the local engine, `crate::local`, now; the
-//! live CodeDeploy watcher later). No I/O here.
+//! and the one report shape every driver fills in (the local engine, `crate::local`, and the
+//! live CodeDeploy watcher, `crate::live::deployment`). No I/O here.
 
 pub mod traffic;
 
@@ -41,6 +41,11 @@ impl Event {
         Event::TerminateBlue,
     ];
 
+    /// The event CodeDeploy names `name` (its lifecycle event names are these enum's).
+    pub fn parse(name: &str) -> Option<Event> {
+        Event::ALL.iter().copied().find(|e| e.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Event::BeforeInstall => "BeforeInstall",
@@ -76,13 +81,37 @@ pub enum EventStatus {
     Failed,
     /// Not run: the deployment ended before it, or a hook event with no hook.
     Skipped,
+    /// CodeDeploy could not tell (its `Unknown`).
+    Unknown,
+}
+
+impl EventStatus {
+    /// CodeDeploy's `LifecycleEventStatus` name.
+    pub fn parse(name: &str) -> Option<EventStatus> {
+        Some(match name {
+            "Pending" => EventStatus::Pending,
+            "InProgress" => EventStatus::InProgress,
+            "Succeeded" => EventStatus::Succeeded,
+            "Failed" => EventStatus::Failed,
+            "Skipped" => EventStatus::Skipped,
+            "Unknown" => EventStatus::Unknown,
+            _ => return None,
+        })
+    }
 }
 
 /// A deployment's status, with CodeDeploy's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeploymentStatus {
     Created,
+    /// Waiting for another deployment of the group to end.
+    Queued,
     InProgress,
+    /// Green is installed and tested; the deployment waits for ContinueDeployment
+    /// (`deploymentReadyOption` STOP_DEPLOYMENT).
+    Ready,
+    /// Production is on green; the termination wait keeps blue (CodeDeploy's `Baking`).
+    Baking,
     Succeeded,
     /// Failed and rolled back.
     Failed,
@@ -91,6 +120,34 @@ pub enum DeploymentStatus {
 }
 
 impl DeploymentStatus {
+    /// CodeDeploy's `DeploymentStatus` name.
+    pub fn parse(name: &str) -> Option<DeploymentStatus> {
+        Some(match name {
+            "Created" => DeploymentStatus::Created,
+            "Queued" => DeploymentStatus::Queued,
+            "InProgress" => DeploymentStatus::InProgress,
+            "Ready" => DeploymentStatus::Ready,
+            "Baking" => DeploymentStatus::Baking,
+            "Succeeded" => DeploymentStatus::Succeeded,
+            "Failed" => DeploymentStatus::Failed,
+            "Stopped" => DeploymentStatus::Stopped,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentStatus::Created => "Created",
+            DeploymentStatus::Queued => "Queued",
+            DeploymentStatus::InProgress => "InProgress",
+            DeploymentStatus::Ready => "Ready",
+            DeploymentStatus::Baking => "Baking",
+            DeploymentStatus::Succeeded => "Succeeded",
+            DeploymentStatus::Failed => "Failed",
+            DeploymentStatus::Stopped => "Stopped",
+        }
+    }
+
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -160,7 +217,8 @@ pub struct DeploymentReport {
     pub status: DeploymentStatus,
     /// CodeDeploy's name of the deployment configuration.
     pub deployment_config: String,
-    /// The revision that served before, and the one deployed.
+    /// The revision that served before, and the one deployed (locally: the service's numbered
+    /// revisions; live: the task definition's revision numbers).
     pub from_revision: Option<u32>,
     pub to_revision: u32,
     pub events: Vec<EventRecord>,

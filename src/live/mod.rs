@@ -1,5 +1,6 @@
 //! The live side: the adapters that talk to AWS, and the pure checks and views over what they
 //! read. One file per feature: [`service`] (the task definition template from the ECS service),
+//! [`deployment`] (create, follow, stop and continue a CodeDeploy deployment),
 //! [`verify`] (the read-only pre-flight), [`pipeline`] and [`codebuild`] (apply, start, the
 //! progress of an execution or a build), with [`declaration`] (placeholders, normalisation and the
 //! diff, pure) and [`model`] (JSON in and out of the SDK's types, pure) under them. Every client
@@ -7,6 +8,7 @@
 
 pub mod codebuild;
 pub mod declaration;
+pub mod deployment;
 pub mod model;
 pub mod pipeline;
 pub mod service;

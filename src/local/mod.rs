@@ -695,6 +695,7 @@ impl<'a> Service<'a> {
                 max_failures: 0,
                 live_status: opts.live,
                 live_label: Some(label.clone()),
+                gate: None,
             });
         if let Some(po) = &probe_opts {
             self.say(format!("probe started: {} at {}", po.url, po.rate));

@@ -107,6 +107,79 @@ pub struct ProbeOptions {
     /// Text a caller keeps current (the lifecycle event and the traffic weight of a
     /// deployment), shown at the start of the status line.
     pub live_label: Option<LiveLabel>,
+    /// Trips when more than its limit of requests have failed, while the run goes on (the
+    /// deployment gate of `cutover deploy --probe`).
+    pub gate: Option<FailureGate>,
+}
+
+/// A failure count that whoever drives the probe can wait on: it trips once more than `limit`
+/// requests have failed, and keeps the instant the recorder saw the one over the limit.
+#[derive(Debug, Clone)]
+pub struct FailureGate(Arc<GateInner>);
+
+#[derive(Debug)]
+struct GateInner {
+    limit: u64,
+    failed: std::sync::atomic::AtomicU64,
+    tripped_at: std::sync::Mutex<Option<u64>>,
+    tripped: tokio::sync::watch::Sender<bool>,
+}
+
+impl FailureGate {
+    pub fn new(limit: u64) -> FailureGate {
+        FailureGate(Arc::new(GateInner {
+            limit,
+            failed: std::sync::atomic::AtomicU64::new(0),
+            tripped_at: std::sync::Mutex::new(None),
+            tripped: tokio::sync::watch::channel(false).0,
+        }))
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.0.limit
+    }
+
+    /// Failed requests so far.
+    pub fn failed(&self) -> u64 {
+        self.0.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// When (Unix µs) the recorder saw the failure that crossed the limit.
+    pub fn tripped_at(&self) -> Option<u64> {
+        *self.0.tripped_at.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Completes once the gate has tripped (at once if it already has).
+    pub async fn tripped(&self) {
+        let mut rx = self.0.tripped.subscribe();
+        if rx.wait_for(|t| *t).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Counts one record (the recorder calls this for each).
+    pub(crate) fn observe(&self, r: &Record) {
+        if r.kind.is_ok() {
+            return;
+        }
+        let n = self
+            .0
+            .failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if n == self.0.limit.saturating_add(1) {
+            *self.0.tripped_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(record::now_unix_us());
+            self.0.tripped.send_replace(true);
+        }
+    }
+}
+
+impl PartialEq for FailureGate {
+    /// The same gate, not the same count.
+    fn eq(&self, other: &FailureGate) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// A label the status line shows, set by whoever drives the probe.
@@ -146,6 +219,7 @@ impl ProbeOptions {
             max_failures: 0,
             live_status: false,
             live_label: None,
+            gate: None,
         }
     }
 
@@ -247,6 +321,11 @@ pub enum ProbeError {
     RecorderLost,
 }
 
+/// Checks a probe URL without running anything (for flags read before a deployment starts).
+pub fn check_url(url: &str) -> Result<(), ProbeError> {
+    http::Target::parse(url).map(|_| ())
+}
+
 /// Runs a probe until its duration ends, `until_version` is stable, or Ctrl-C.
 ///
 /// Listening for Ctrl-C replaces the default SIGINT handling for the rest of the process (a
@@ -285,6 +364,7 @@ where
         recorder::Config {
             live_status: opts.live_status,
             live_label: opts.live_label.clone(),
+            gate: opts.gate.clone(),
             until_version: opts.until_version.clone(),
             stable_for: opts.stable_for,
             shared: shared.clone(),

@@ -25,6 +25,7 @@ const PLAIN_EVERY: Duration = Duration::from_secs(10);
 pub(crate) struct Config {
     pub live_status: bool,
     pub live_label: Option<super::LiveLabel>,
+    pub gate: Option<super::FailureGate>,
     pub until_version: Option<String>,
     pub stable_for: Duration,
     pub shared: Arc<Shared>,
@@ -129,6 +130,9 @@ fn record_loop(
                         write_error = Some(e);
                         config.shared.halt(false);
                     }
+                }
+                if let Some(gate) = &config.gate {
+                    gate.observe(&record);
                 }
                 if stable.observe(&record) {
                     config.shared.halt(true);

@@ -10,6 +10,8 @@ mod buildspec_config;
 mod buildspec_phases;
 mod cli;
 mod cli_probe;
+mod deploy;
+mod deploy_replay;
 mod dockerignore_oracle;
 mod dry_run_offline;
 mod hooks;

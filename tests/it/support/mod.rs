@@ -15,6 +15,7 @@ pub mod probe;
 pub mod project;
 pub mod registry;
 pub mod rehearse;
+pub mod replay;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

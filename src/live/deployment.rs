@@ -1,0 +1,1239 @@
+//! `cutover deploy`: a CodeDeploy ECS blue/green deployment from the artifact set, as
+//! CodeDeployToECS creates it (RegisterTaskDefinition, then CreateDeployment with the AppSpec as
+//! `AppSpecContent`), followed with GetDeployment and GetDeploymentTarget, stopped
+//! (StopDeployment) and continued (ContinueDeployment). What a poll saw becomes a [`Snapshot`]
+//! (pure, from the SDK's types), two snapshots become [`Change`]s (pure), and the end becomes the
+//! same [`DeploymentReport`] `cutover local` writes. [`follow`] runs the watch with the probe
+//! gate (stop with rollback once the probe's failures pass the limit) and the test-listener gate
+//! (continue from Ready only when the test probe saw no failure). Nothing here prints: the
+//! command gets each step through a callback.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_codedeploy::types::{
+    AppSpecContent, DeploymentInfo, DeploymentReadyAction, DeploymentWaitType, EcsTarget,
+    RevisionLocation, RevisionLocationType,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Aws, LiveError};
+use crate::aws::AwsError;
+use crate::lifecycle::{
+    DeploymentReport, DeploymentStatus, ErrorInfo, Event, EventRecord, EventStatus, Weight,
+};
+use crate::probe::record::{format_unix_us, now_unix_us};
+use crate::probe::{self, FailureGate, ProbeOptions};
+
+/// The deployment group a deployment goes to, and the ECS service behind it (for the
+/// diagnosis of a failure: the service's events and the stopped tasks).
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub application: String,
+    pub deployment_group: String,
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+}
+
+/// What CreateDeployment gets besides the group.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// This deployment's configuration instead of the group's.
+    pub deployment_config: Option<String>,
+    pub description: Option<String>,
+}
+
+/// What [`create`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Created {
+    pub deployment_id: String,
+    pub task_definition_arn: String,
+    /// The AppSpec as sent, `<TASK_DEFINITION>` replaced.
+    pub appspec_content: String,
+}
+
+/// The AppSpec with `<TASK_DEFINITION>` replaced by the registered ARN, as CodeDeployToECS
+/// writes it (pure).
+pub fn fill_appspec(appspec: &str, task_definition_arn: &str) -> String {
+    appspec.replace("<TASK_DEFINITION>", task_definition_arn)
+}
+
+/// Registers `taskdef` (images already filled) and creates the deployment with the AppSpec.
+pub async fn create(
+    aws: &Aws,
+    group: &Group,
+    taskdef: &Value,
+    appspec: &str,
+    opts: &CreateOptions,
+) -> Result<Created, LiveError> {
+    let arn = super::service::register_task_definition(aws, taskdef).await?;
+    let content = fill_appspec(appspec, &arn);
+    let cd = aws_sdk_codedeploy::Client::new(&aws.sdk);
+    let out = cd
+        .create_deployment()
+        .application_name(&group.application)
+        .deployment_group_name(&group.deployment_group)
+        .revision(
+            RevisionLocation::builder()
+                .revision_type(RevisionLocationType::AppSpecContent)
+                .app_spec_content(AppSpecContent::builder().content(&content).build())
+                .build(),
+        )
+        .set_deployment_config_name(opts.deployment_config.clone())
+        .set_description(opts.description.clone())
+        .send()
+        .await
+        .map_err(|e| {
+            let se = e.as_service_error();
+            let not_found = |what: &'static str, name: &str, hint: &str| LiveError::NotFound {
+                what,
+                name: name.to_string(),
+                region: aws.region.clone(),
+                hint: hint.to_string(),
+            };
+            match se {
+                Some(s) if s.is_application_does_not_exist_exception() => not_found(
+                    "CodeDeploy application",
+                    &group.application,
+                    "check [codedeploy] application in cutover.toml (or --application) and the region",
+                ),
+                Some(s) if s.is_deployment_group_does_not_exist_exception() => not_found(
+                    "CodeDeploy deployment group",
+                    &group.deployment_group,
+                    "check [codedeploy] deployment_group in cutover.toml (or --deployment-group)",
+                ),
+                Some(s) if s.is_deployment_config_does_not_exist_exception() => not_found(
+                    "CodeDeploy deployment configuration",
+                    opts.deployment_config.as_deref().unwrap_or("(the group's)"),
+                    "use a name such as CodeDeployDefault.ECSAllAtOnce, or create the configuration",
+                ),
+                _ => aws.error(AwsError::new("codedeploy:CreateDeployment", &e, false)),
+            }
+        })?;
+    Ok(Created {
+        deployment_id: out.deployment_id().unwrap_or_default().to_string(),
+        task_definition_arn: arn,
+        appspec_content: content,
+    })
+}
+
+/// Statuses of a deployment that has not ended.
+const ACTIVE: [&str; 5] = ["Created", "Queued", "InProgress", "Ready", "Baking"];
+
+/// The group's newest deployment that has not ended, else its newest.
+pub async fn latest(aws: &Aws, group: &Group) -> Result<String, LiveError> {
+    use aws_sdk_codedeploy::types::DeploymentStatus as S;
+    let cd = aws_sdk_codedeploy::Client::new(&aws.sdk);
+    for active_only in [true, false] {
+        let mut req = cd
+            .list_deployments()
+            .application_name(&group.application)
+            .deployment_group_name(&group.deployment_group);
+        if active_only {
+            for s in ACTIVE {
+                req = req.include_only_statuses(S::from(s));
+            }
+        }
+        let out = req.send().await.map_err(|e| {
+            let se = e.as_service_error();
+            if se.is_some_and(|s| s.is_application_does_not_exist_exception()) {
+                return LiveError::NotFound {
+                    what: "CodeDeploy application",
+                    name: group.application.clone(),
+                    region: aws.region.clone(),
+                    hint: "check [codedeploy] application in cutover.toml (or --application)"
+                        .into(),
+                };
+            }
+            if se.is_some_and(|s| s.is_deployment_group_does_not_exist_exception()) {
+                return LiveError::NotFound {
+                    what: "CodeDeploy deployment group",
+                    name: group.deployment_group.clone(),
+                    region: aws.region.clone(),
+                    hint: "check [codedeploy] deployment_group in cutover.toml (or --deployment-group)"
+                        .into(),
+                };
+            }
+            aws.error(AwsError::new("codedeploy:ListDeployments", &e, false))
+        })?;
+        let ids = out.deployments();
+        if ids.is_empty() {
+            continue;
+        }
+        if ids.len() == 1 {
+            return Ok(ids[0].clone());
+        }
+        // The list's order is not documented: the newest by creation time.
+        let got = cd
+            .batch_get_deployments()
+            .set_deployment_ids(Some(ids.iter().take(25).cloned().collect()))
+            .send()
+            .await
+            .map_err(|e| aws.error(AwsError::new("codedeploy:BatchGetDeployments", &e, false)))?;
+        if let Some(newest) = got
+            .deployments_info()
+            .iter()
+            .max_by_key(|d| d.create_time().map(|t| (t.secs(), t.subsec_nanos())))
+            .and_then(|d| d.deployment_id())
+        {
+            return Ok(newest.to_string());
+        }
+        return Ok(ids[0].clone());
+    }
+    Err(LiveError::Config(format!(
+        "the deployment group `{}/{}` has no deployment\n  hint: start one with `cutover deploy`, or pass the deployment ID",
+        group.application, group.deployment_group
+    )))
+}
+
+/// One ECS task set of the deployment, as GetDeploymentTarget shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskSet {
+    pub id: String,
+    /// `BLUE` or `GREEN` (CodeDeploy's `Blue`/`Green`, upper-cased).
+    pub label: String,
+    pub status: String,
+    pub desired: i64,
+    pub pending: i64,
+    pub running: i64,
+    /// Production's share, in percent.
+    pub traffic_weight: f64,
+    pub target_group: Option<String>,
+}
+
+/// The deployment's overview counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Overview {
+    pub pending: i64,
+    pub in_progress: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    pub ready: i64,
+}
+
+/// One poll's view of a deployment (pure, from GetDeployment and GetDeploymentTarget).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub status: DeploymentStatus,
+    pub application: String,
+    pub deployment_group: String,
+    pub deployment_config: String,
+    /// The green task definition, from the AppSpec content.
+    pub task_definition_arn: Option<String>,
+    /// The events, in CodeDeploy's order; a failed one's `message` holds its diagnostics.
+    pub events: Vec<EventRecord>,
+    pub task_sets: Vec<TaskSet>,
+    pub overview: Option<Overview>,
+    pub error: Option<ErrorInfo>,
+    /// rollbackInfo's message, when CodeDeploy rolled back.
+    pub rollback: Option<String>,
+    /// The group waits at Ready for ContinueDeployment (`deploymentReadyOption` STOP_DEPLOYMENT).
+    pub waits_at_ready: bool,
+    pub create_unix_us: Option<u64>,
+    pub complete_unix_us: Option<u64>,
+}
+
+fn unix_us(t: &aws_smithy_types::DateTime) -> u64 {
+    u64::try_from(t.secs()).unwrap_or(0) * 1_000_000 + u64::from(t.subsec_nanos() / 1000)
+}
+
+/// The first task definition ARN in an AppSpec's text.
+pub fn task_definition_in(appspec: &str) -> Option<String> {
+    let start = appspec.find("arn:aws")?;
+    let rest = &appspec[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}'))
+        .unwrap_or(rest.len());
+    let arn = &rest[..end];
+    arn.contains(":task-definition/").then(|| arn.to_string())
+}
+
+/// The revision number at the end of a task definition ARN (`...:task-definition/app:7` → 7).
+pub fn revision_of(arn: &str) -> Option<u32> {
+    arn.rsplit(':').next().and_then(|n| n.parse().ok())
+}
+
+impl Snapshot {
+    /// The view of `info` and its ECS target (none before Install).
+    pub fn from_parts(info: &DeploymentInfo, target: Option<&EcsTarget>) -> Snapshot {
+        let status = info
+            .status()
+            .and_then(|s| DeploymentStatus::parse(s.as_str()))
+            .unwrap_or(DeploymentStatus::InProgress);
+        let mut events: Vec<EventRecord> = crate::lifecycle::plan_events(&[]);
+        for le in target.map(EcsTarget::lifecycle_events).unwrap_or_default() {
+            let Some(e) = le.lifecycle_event_name().and_then(Event::parse) else {
+                continue;
+            };
+            let Some(rec) = events.iter_mut().find(|r| r.name == e) else {
+                continue;
+            };
+            rec.status = le
+                .status()
+                .and_then(|s| EventStatus::parse(s.as_str()))
+                .unwrap_or(EventStatus::Unknown);
+            rec.start_unix_us = le.start_time().map(unix_us);
+            rec.end_unix_us = le.end_time().map(unix_us);
+            rec.start = rec.start_unix_us.map(format_unix_us);
+            rec.end = rec.end_unix_us.map(format_unix_us);
+            rec.message = le.diagnostics().map(|d| {
+                let mut m = String::new();
+                if let Some(c) = d.error_code() {
+                    m.push_str(c.as_str());
+                }
+                if let Some(msg) = d.message().filter(|s| !s.is_empty()) {
+                    if !m.is_empty() {
+                        m.push_str(": ");
+                    }
+                    m.push_str(msg);
+                }
+                if let Some(tail) = d.log_tail().filter(|s| !s.trim().is_empty()) {
+                    m.push_str("\nlog tail:\n");
+                    m.push_str(tail.trim_end());
+                }
+                m
+            });
+        }
+        // CodeDeploy shows the termination wait as the deployment's Baking status.
+        if let Some(t) = events.iter_mut().find(|r| r.name == Event::TerminateBlue) {
+            t.status = match status {
+                DeploymentStatus::Baking => EventStatus::InProgress,
+                DeploymentStatus::Succeeded => EventStatus::Succeeded,
+                DeploymentStatus::Failed | DeploymentStatus::Stopped => EventStatus::Skipped,
+                _ => EventStatus::Pending,
+            };
+        }
+        let task_sets = target
+            .map(EcsTarget::task_sets_info)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| TaskSet {
+                id: t.identifer().unwrap_or_default().to_string(),
+                label: t
+                    .task_set_label()
+                    .map(|l| l.as_str().to_uppercase())
+                    .unwrap_or_default(),
+                status: t.status().unwrap_or_default().to_string(),
+                desired: t.desired_count(),
+                pending: t.pending_count(),
+                running: t.running_count(),
+                traffic_weight: t.traffic_weight(),
+                target_group: t.target_group().and_then(|g| g.name()).map(str::to_string),
+            })
+            .collect();
+        let failed_event = events
+            .iter()
+            .find(|e| e.status == EventStatus::Failed)
+            .map(|e| e.name);
+        let last_started = events
+            .iter()
+            .rev()
+            .find(|e| e.start_unix_us.is_some())
+            .map(|e| e.name);
+        let error = info
+            .error_information()
+            .filter(|e| e.code().is_some() || e.message().is_some())
+            .map(|e| ErrorInfo {
+                code: e.code().map(|c| c.as_str().to_string()).unwrap_or_default(),
+                event: failed_event
+                    .or(last_started)
+                    .unwrap_or(Event::BeforeInstall),
+                message: e.message().unwrap_or_default().to_string(),
+            });
+        let appspec = info
+            .revision()
+            .and_then(|r| r.app_spec_content())
+            .and_then(|c| c.content());
+        Snapshot {
+            id: info.deployment_id().unwrap_or_default().to_string(),
+            status,
+            application: info.application_name().unwrap_or_default().to_string(),
+            deployment_group: info.deployment_group_name().unwrap_or_default().to_string(),
+            deployment_config: info
+                .deployment_config_name()
+                .unwrap_or_default()
+                .to_string(),
+            task_definition_arn: appspec.and_then(task_definition_in),
+            events,
+            task_sets,
+            overview: info.deployment_overview().map(|o| Overview {
+                pending: o.pending(),
+                in_progress: o.in_progress(),
+                succeeded: o.succeeded(),
+                failed: o.failed(),
+                skipped: o.skipped(),
+                ready: o.ready(),
+            }),
+            error,
+            rollback: info
+                .rollback_info()
+                .and_then(|r| r.rollback_message())
+                .filter(|m| !m.is_empty())
+                .map(str::to_string),
+            waits_at_ready: info
+                .blue_green_deployment_configuration()
+                .and_then(|b| b.deployment_ready_option())
+                .and_then(|r| r.action_on_timeout())
+                == Some(&DeploymentReadyAction::StopDeployment),
+            create_unix_us: info.create_time().map(unix_us),
+            complete_unix_us: info.complete_time().map(unix_us),
+        }
+    }
+
+    /// Green's share of production, when the target shows a green task set.
+    pub fn green_weight(&self) -> Option<f64> {
+        self.task_sets
+            .iter()
+            .find(|t| t.label == "GREEN")
+            .map(|t| t.traffic_weight)
+    }
+
+    /// The event running now (the last one started and not ended), else the last one ended.
+    pub fn current_event(&self) -> Option<&EventRecord> {
+        self.events
+            .iter()
+            .rev()
+            .find(|e| e.status == EventStatus::InProgress)
+            .or_else(|| self.events.iter().rev().find(|e| e.start_unix_us.is_some()))
+    }
+
+    /// One line for a status display: status, event, green's share, task counts.
+    pub fn status_line(&self) -> String {
+        let mut s = format!("deployment {} {}", self.id, self.status.as_str());
+        if let Some(e) = self.current_event() {
+            s.push_str(&format!(" · {} {:?}", e.name, e.status));
+        }
+        if let Some(w) = self.green_weight() {
+            s.push_str(&format!(" · green {w}%"));
+        }
+        for t in &self.task_sets {
+            s.push_str(&format!(
+                " · {} {}/{} running",
+                t.label.to_lowercase(),
+                t.running,
+                t.desired
+            ));
+        }
+        s
+    }
+}
+
+/// What changed between two polls, one item per line of output (pure).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    Status {
+        deployment_id: String,
+        status: DeploymentStatus,
+    },
+    Event {
+        name: Event,
+        status: EventStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    TaskSet(TaskSet),
+    /// Something cutover did or saw: the gates, a continue, a stop.
+    Note {
+        text: String,
+    },
+}
+
+impl Change {
+    /// The line people read.
+    pub fn text(&self) -> String {
+        match self {
+            Change::Status {
+                deployment_id,
+                status,
+            } => format!("deployment {deployment_id}: {}", status.as_str()),
+            Change::Event {
+                name,
+                status,
+                message,
+            } => {
+                let mut s = format!("  {name:<22} {status:?}");
+                if let Some(m) = message.as_deref().filter(|m| !m.is_empty()) {
+                    for (i, line) in m.lines().enumerate() {
+                        s.push_str(if i == 0 { ": " } else { "\n      " });
+                        s.push_str(line);
+                    }
+                }
+                s
+            }
+            Change::TaskSet(t) => format!(
+                "  task set {} ({}): {} · desired {} running {} pending {} · traffic {}%",
+                t.label.to_lowercase(),
+                t.id,
+                t.status,
+                t.desired,
+                t.running,
+                t.pending,
+                t.traffic_weight
+            ),
+            Change::Note { text } => text.clone(),
+        }
+    }
+}
+
+/// What changed from `before` to `now`: the status, each event whose status changed, each task
+/// set whose counts, status or weight changed.
+pub fn changes(before: Option<&Snapshot>, now: &Snapshot) -> Vec<Change> {
+    let mut out = Vec::new();
+    if before.map(|b| b.status) != Some(now.status) {
+        out.push(Change::Status {
+            deployment_id: now.id.clone(),
+            status: now.status,
+        });
+    }
+    for e in &now.events {
+        let was = before.and_then(|b| b.events.iter().find(|x| x.name == e.name));
+        let changed = match was {
+            Some(w) => w.status != e.status,
+            None => e.status != EventStatus::Pending,
+        };
+        if changed {
+            out.push(Change::Event {
+                name: e.name,
+                status: e.status,
+                message: (e.status == EventStatus::Failed)
+                    .then(|| e.message.clone())
+                    .flatten(),
+            });
+        }
+    }
+    for t in &now.task_sets {
+        let was = before.and_then(|b| b.task_sets.iter().find(|x| x.id == t.id));
+        if was != Some(t) {
+            out.push(Change::TaskSet(t.clone()));
+        }
+    }
+    out
+}
+
+/// GetDeployment and, once the deployment has a target, GetDeploymentTarget.
+pub async fn snapshot(aws: &Aws, id: &str) -> Result<Snapshot, LiveError> {
+    let cd = aws_sdk_codedeploy::Client::new(&aws.sdk);
+    let got = cd
+        .get_deployment()
+        .deployment_id(id)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_deployment_does_not_exist_exception())
+            {
+                LiveError::NotFound {
+                    what: "CodeDeploy deployment",
+                    name: id.to_string(),
+                    region: aws.region.clone(),
+                    hint: "check the ID (d-XXXXXXXXX) and the region; `cutover deploy watch --latest` finds the group's newest".into(),
+                }
+            } else {
+                aws.error(AwsError::new("codedeploy:GetDeployment", &e, false))
+            }
+        })?;
+    let Some(info) = got.deployment_info() else {
+        return Err(LiveError::Unexpected(format!(
+            "GetDeployment for `{id}` answered no deploymentInfo"
+        )));
+    };
+    // Before it starts, a deployment has no target (and moto has no target APIs at all).
+    let waiting = matches!(
+        info.status().map(|s| s.as_str()),
+        Some("Created" | "Queued") | None
+    );
+    let target = if waiting {
+        None
+    } else {
+        ecs_target(aws, id).await?
+    };
+    Ok(Snapshot::from_parts(info, target.as_ref()))
+}
+
+async fn ecs_target(aws: &Aws, id: &str) -> Result<Option<EcsTarget>, LiveError> {
+    let cd = aws_sdk_codedeploy::Client::new(&aws.sdk);
+    let list = cd
+        .list_deployment_targets()
+        .deployment_id(id)
+        .send()
+        .await
+        .map_err(|e| aws.error(AwsError::new("codedeploy:ListDeploymentTargets", &e, false)))?;
+    let Some(target_id) = list.target_ids().first() else {
+        return Ok(None);
+    };
+    let got = cd
+        .get_deployment_target()
+        .deployment_id(id)
+        .target_id(target_id)
+        .send()
+        .await
+        .map_err(|e| aws.error(AwsError::new("codedeploy:GetDeploymentTarget", &e, false)))?;
+    Ok(got
+        .deployment_target()
+        .and_then(|t| t.ecs_target())
+        .cloned())
+}
+
+/// StopDeployment; `rollback` asks CodeDeploy to roll back (its `autoRollbackEnabled`).
+/// Returns CodeDeploy's status and message for the stop.
+pub async fn stop(aws: &Aws, id: &str, rollback: bool) -> Result<String, LiveError> {
+    let cd = aws_sdk_codedeploy::Client::new(&aws.sdk);
+    let out = cd
+        .stop_deployment()
+        .deployment_id(id)
+        .auto_rollback_enabled(rollback)
+        .send()
+        .await
+        .map_err(|e| aws.error(AwsError::new("codedeploy:StopDeployment", &e, false)))?;
+    let status = out
+        .status()
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default();
+    Ok(match out.status_message() {
+        Some(m) if !m.is_empty() => format!("{status}: {m}"),
+        _ => status,
+    })
+}
+
+/// ContinueDeployment: from Ready (`termination_wait: false`, READY_WAIT) or out of the
+/// termination wait (TERMINATION_WAIT).
+pub async fn continue_deployment(
+    aws: &Aws,
+    id: &str,
+    termination_wait: bool,
+) -> Result<(), LiveError> {
+    let cd = aws_sdk_codedeploy::Client::new(&aws.sdk);
+    cd.continue_deployment()
+        .deployment_id(id)
+        .deployment_wait_type(if termination_wait {
+            DeploymentWaitType::TerminationWait
+        } else {
+            DeploymentWaitType::ReadyWait
+        })
+        .send()
+        .await
+        .map_err(|e| aws.error(AwsError::new("codedeploy:ContinueDeployment", &e, false)))?;
+    Ok(())
+}
+
+/// A green task that stopped, as DescribeTasks shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoppedTask {
+    pub task_arn: String,
+    pub stopped_reason: Option<String>,
+    /// `(container, exit code, reason)`.
+    pub containers: Vec<(String, Option<i32>, Option<String>)>,
+}
+
+/// Where users look by hand after a failed deployment, in one place.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Diagnosis {
+    /// The failed event's diagnostics (errorCode, message, logTail).
+    pub failed_event: Option<EventRecord>,
+    /// The ECS service's most recent events, newest first: `time message`.
+    pub service_events: Vec<String>,
+    pub stopped_tasks: Vec<StoppedTask>,
+    /// A place that could not be read, and why.
+    pub unavailable: Vec<String>,
+}
+
+/// How many service events a diagnosis shows.
+const SERVICE_EVENTS: usize = 8;
+
+/// Reads the three places: the failed event, the service's events, the stopped green tasks.
+pub async fn diagnose(aws: &Aws, group: &Group, snap: &Snapshot) -> Diagnosis {
+    let mut d = Diagnosis {
+        failed_event: snap
+            .events
+            .iter()
+            .find(|e| e.status == EventStatus::Failed)
+            .cloned(),
+        ..Diagnosis::default()
+    };
+    let (Some(cluster), Some(service)) = (group.cluster.as_deref(), group.service.as_deref())
+    else {
+        d.unavailable.push(
+            "the ECS service's events and stopped tasks: set [service] cluster and service".into(),
+        );
+        return d;
+    };
+    match super::service::describe_service(aws, cluster, service).await {
+        Ok(Some(svc)) => {
+            d.service_events = svc
+                .events()
+                .iter()
+                .take(SERVICE_EVENTS)
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e.created_at()
+                            .map(|t| format_unix_us(unix_us(t)))
+                            .unwrap_or_default(),
+                        e.message().unwrap_or_default()
+                    )
+                })
+                .collect();
+        }
+        Ok(None) => d.unavailable.push(format!(
+            "the ECS service {cluster}/{service} does not exist"
+        )),
+        Err(e) => d.unavailable.push(format!("the service's events: {e}")),
+    }
+    let Some(arn) = snap.task_definition_arn.as_deref() else {
+        return d;
+    };
+    match stopped_tasks(aws, cluster, arn).await {
+        Ok(t) => d.stopped_tasks = t,
+        Err(e) => d.unavailable.push(format!("the stopped tasks: {e}")),
+    }
+    d
+}
+
+/// The stopped tasks of the task definition `arn` in `cluster` (the newest 100 stopped tasks
+/// of its family, those of that revision kept).
+async fn stopped_tasks(aws: &Aws, cluster: &str, arn: &str) -> Result<Vec<StoppedTask>, LiveError> {
+    use aws_sdk_ecs::types::DesiredStatus;
+    let ecs = aws_sdk_ecs::Client::new(&aws.sdk);
+    let family = super::short_name(arn).split(':').next().unwrap_or_default();
+    let list = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .family(family)
+        .desired_status(DesiredStatus::Stopped)
+        .max_results(100)
+        .send()
+        .await
+        .map_err(|e| aws.error(AwsError::new("ecs:ListTasks", &e, false)))?;
+    if list.task_arns().is_empty() {
+        return Ok(Vec::new());
+    }
+    let tasks = ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(list.task_arns().to_vec()))
+        .send()
+        .await
+        .map_err(|e| aws.error(AwsError::new("ecs:DescribeTasks", &e, false)))?;
+    Ok(tasks
+        .tasks()
+        .iter()
+        .filter(|t| t.task_definition_arn() == Some(arn))
+        .map(|t| StoppedTask {
+            task_arn: t.task_arn().unwrap_or_default().to_string(),
+            stopped_reason: t.stopped_reason().map(str::to_string),
+            containers: t
+                .containers()
+                .iter()
+                .map(|c| {
+                    (
+                        c.name().unwrap_or_default().to_string(),
+                        c.exit_code(),
+                        c.reason().map(str::to_string),
+                    )
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// How [`follow`] watches.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    pub interval: Duration,
+    /// Give up after this long (the deployment goes on).
+    pub timeout: Duration,
+    /// The production probe: it runs from the start of the watch to its end; with `gate` set,
+    /// its failures past the gate's limit stop the deployment with rollback at once.
+    pub probe: Option<ProbeOptions>,
+    /// The test-listener probe: run at Ready (or after AllowTestTraffic when the group does not
+    /// wait), ContinueDeployment only when it saw no failure, else StopDeployment with rollback.
+    pub test_probe: Option<ProbeOptions>,
+}
+
+/// What the probe gate did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateReport {
+    pub limit: u64,
+    pub failed: u64,
+    /// When the failure over the limit was recorded, and when StopDeployment was sent (Unix µs).
+    pub tripped_unix_us: Option<u64>,
+    pub stop_sent_unix_us: Option<u64>,
+    /// From the one to the other.
+    pub reaction_ms: Option<f64>,
+}
+
+/// What the test-listener gate saw and did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestGateReport {
+    pub url: String,
+    pub requests: u64,
+    pub failed: u64,
+    pub versions: Vec<String>,
+    /// `continued` (ContinueDeployment sent), `observed` (the group does not wait: nothing to
+    /// continue) or `stopped` (StopDeployment with rollback sent).
+    pub action: String,
+}
+
+/// The end of a followed deployment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Followed {
+    pub report: DeploymentReport,
+    pub last: Snapshot,
+    pub diagnosis: Option<Diagnosis>,
+    pub probe: Option<probe::Summary>,
+    pub probe_records_file: Option<std::path::PathBuf>,
+    pub gate: Option<GateReport>,
+    pub test_gate: Option<TestGateReport>,
+    /// The watch ended before the deployment did (Ctrl-C, or the timeout).
+    pub interrupted: bool,
+    pub timed_out: bool,
+}
+
+impl Followed {
+    /// The deployment succeeded and no probe failed beyond its limit.
+    pub fn passed(&self) -> bool {
+        self.report.status == DeploymentStatus::Succeeded
+            && self.gate.as_ref().map_or(true, |g| g.failed <= g.limit)
+    }
+}
+
+/// Whether the test-listener gate should run now (pure): once, at Ready when the group waits
+/// there, else once AllowTestTraffic has succeeded, and never after the deployment ended.
+pub fn test_point(snap: &Snapshot) -> bool {
+    if snap.status.is_final() {
+        return false;
+    }
+    if snap.waits_at_ready {
+        return snap.status == DeploymentStatus::Ready;
+    }
+    snap.events
+        .iter()
+        .any(|e| e.name == Event::AllowTestTraffic && e.status == EventStatus::Succeeded)
+}
+
+/// Follows deployment `id` until it ends, the timeout passes or `interrupt` completes, with the
+/// gates of `opts`; each change goes to `on` as it is seen.
+pub async fn follow<I>(
+    aws: &Aws,
+    group: &Group,
+    id: &str,
+    opts: &FollowOptions,
+    interrupt: I,
+    on: &(dyn Fn(&Change) + Sync),
+) -> Result<Followed, LiveError>
+where
+    I: Future<Output = ()>,
+{
+    let gate = opts.probe.as_ref().and_then(|p| p.gate.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let probe_fut = async {
+        match &opts.probe {
+            Some(p) => Some(
+                probe::run_until(p, async {
+                    let _ = stop_rx.await;
+                })
+                .await,
+            ),
+            None => None,
+        }
+    };
+    let watch_fut = async {
+        let r = watch(aws, id, opts, gate.as_ref(), interrupt, on).await;
+        let _ = stop_tx.send(());
+        r
+    };
+    let (probed, watched) = tokio::join!(probe_fut, watch_fut);
+    let w = watched?;
+    let (probe, probe_records_file) = match probed {
+        Some(Ok(p)) => (Some(p.summary), Some(p.records_path)),
+        Some(Err(e)) => {
+            on(&Change::Note {
+                text: format!("the probe could not run: {e}"),
+            });
+            (None, None)
+        }
+        None => (None, None),
+    };
+    let last = w.last;
+    let diagnosis = if matches!(
+        last.status,
+        DeploymentStatus::Failed | DeploymentStatus::Stopped
+    ) {
+        Some(diagnose(aws, group, &last).await)
+    } else {
+        None
+    };
+    let gate_report = gate.map(|g| {
+        let tripped = g.tripped_at();
+        GateReport {
+            limit: g.limit(),
+            failed: probe.as_ref().map_or(g.failed(), |s| s.failed),
+            tripped_unix_us: tripped,
+            stop_sent_unix_us: w.stop_sent,
+            reaction_ms: tripped
+                .zip(w.stop_sent)
+                .map(|(t, s)| s.saturating_sub(t) as f64 / 1000.0),
+        }
+    });
+    let report = report_of(&last, &w.traffic, &w.notes);
+    Ok(Followed {
+        report,
+        last,
+        diagnosis,
+        probe,
+        probe_records_file,
+        gate: gate_report,
+        test_gate: w.test_gate,
+        interrupted: w.interrupted,
+        timed_out: w.timed_out,
+    })
+}
+
+/// The report shape `cutover local` writes, from the last snapshot (pure).
+pub fn report_of(last: &Snapshot, traffic: &[Weight], notes: &[String]) -> DeploymentReport {
+    let to = last
+        .task_definition_arn
+        .as_deref()
+        .and_then(revision_of)
+        .unwrap_or(0);
+    DeploymentReport {
+        id: last.id.clone(),
+        status: last.status,
+        deployment_config: last.deployment_config.clone(),
+        from_revision: None,
+        to_revision: to,
+        events: last.events.clone(),
+        traffic: traffic.to_vec(),
+        error: last.error.clone(),
+        rolled_back: last.rollback.is_some()
+            || (matches!(
+                last.status,
+                DeploymentStatus::Failed | DeploymentStatus::Stopped
+            ) && last.error.is_some()),
+        start: last.create_unix_us.map(format_unix_us).unwrap_or_default(),
+        end: last.complete_unix_us.map(format_unix_us),
+        notes: notes.to_vec(),
+    }
+}
+
+struct Watched {
+    last: Snapshot,
+    traffic: Vec<Weight>,
+    notes: Vec<String>,
+    stop_sent: Option<u64>,
+    test_gate: Option<TestGateReport>,
+    interrupted: bool,
+    timed_out: bool,
+}
+
+async fn watch<I>(
+    aws: &Aws,
+    id: &str,
+    opts: &FollowOptions,
+    gate: Option<&FailureGate>,
+    interrupt: I,
+    on: &(dyn Fn(&Change) + Sync),
+) -> Result<Watched, LiveError>
+where
+    I: Future<Output = ()>,
+{
+    let started = std::time::Instant::now();
+    tokio::pin!(interrupt);
+    let mut prev: Option<Snapshot> = None;
+    let mut traffic: Vec<Weight> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    let mut stop_sent: Option<u64> = None;
+    let mut test_gate: Option<TestGateReport> = None;
+    let say = |notes: &mut Vec<String>, text: String| {
+        on(&Change::Note { text: text.clone() });
+        notes.push(text);
+    };
+    loop {
+        let snap = tokio::select! {
+            s = snapshot(aws, id) => s?,
+            () = &mut interrupt => {
+                return Ok(Watched { last: prev.unwrap_or_else(|| empty(id)), traffic, notes, stop_sent, test_gate, interrupted: true, timed_out: false });
+            }
+        };
+        if let Some(label) = opts.probe.as_ref().and_then(|p| p.live_label.as_ref()) {
+            label.set(snap.status_line());
+        }
+        if let Some(w) = snap.green_weight() {
+            let pct = w.round().clamp(0.0, 100.0) as u8;
+            if traffic.last().map(|l| l.green_percent) != Some(pct) {
+                traffic.push(Weight {
+                    unix_us: now_unix_us(),
+                    green_percent: pct,
+                });
+            }
+        }
+        for c in changes(prev.as_ref(), &snap) {
+            on(&c);
+        }
+        if snap.status.is_final() {
+            return Ok(Watched {
+                last: snap,
+                traffic,
+                notes,
+                stop_sent,
+                test_gate,
+                interrupted: false,
+                timed_out: false,
+            });
+        }
+        if let (Some(tp), None, None) = (&opts.test_probe, &test_gate, stop_sent) {
+            if test_point(&snap) {
+                let outcome = tokio::select! {
+                    o = probe::run_until(tp, std::future::pending::<()>()) => o,
+                    () = &mut interrupt => {
+                        return Ok(Watched { last: snap, traffic, notes, stop_sent, test_gate, interrupted: true, timed_out: false });
+                    }
+                };
+                let outcome = match outcome {
+                    Ok(o) => o,
+                    Err(e) => {
+                        return Err(LiveError::Config(format!(
+                            "the test probe could not run: {e}"
+                        )))
+                    }
+                };
+                let s = &outcome.summary;
+                let versions: Vec<String> = s.versions.iter().map(|v| v.version.clone()).collect();
+                let action = if s.failed > 0 {
+                    say(&mut notes, format!(
+                        "test probe: {} of {} requests to {} failed: stopping the deployment with rollback",
+                        s.failed, s.total, tp.url
+                    ));
+                    let r = stop(aws, id, true).await?;
+                    stop_sent = Some(now_unix_us());
+                    say(&mut notes, format!("StopDeployment sent: {r}"));
+                    "stopped"
+                } else if snap.status == DeploymentStatus::Ready {
+                    continue_deployment(aws, id, false).await?;
+                    say(&mut notes, format!(
+                        "test probe: {} requests to {} answered {} with no failure: ContinueDeployment sent",
+                        s.total, tp.url, versions.join(", ")
+                    ));
+                    "continued"
+                } else {
+                    say(
+                        &mut notes,
+                        format!(
+                            "test probe: {} requests to {} answered {} with no failure",
+                            s.total,
+                            tp.url,
+                            versions.join(", ")
+                        ),
+                    );
+                    "observed"
+                };
+                test_gate = Some(TestGateReport {
+                    url: tp.url.clone(),
+                    requests: s.total,
+                    failed: s.failed,
+                    versions,
+                    action: action.into(),
+                });
+                prev = Some(snap);
+                continue;
+            }
+        }
+        if started.elapsed() + opts.interval > opts.timeout {
+            say(
+                &mut notes,
+                format!(
+                    "deployment {id} is still {} after {}s (--timeout): it goes on in AWS",
+                    snap.status.as_str(),
+                    opts.timeout.as_secs()
+                ),
+            );
+            return Ok(Watched {
+                last: snap,
+                traffic,
+                notes,
+                stop_sent,
+                test_gate,
+                interrupted: false,
+                timed_out: true,
+            });
+        }
+        prev = Some(snap);
+        let armed = gate.filter(|_| stop_sent.is_none());
+        tokio::select! {
+            () = tokio::time::sleep(opts.interval) => {}
+            () = async { match armed { Some(g) => g.tripped().await, None => std::future::pending().await } } => {
+                let g = armed.expect("armed");
+                let r = stop(aws, id, true).await?;
+                stop_sent = Some(now_unix_us());
+                say(&mut notes, format!(
+                    "probe gate: {} failed requests, over the limit of {}: StopDeployment with rollback sent ({r})",
+                    g.failed(), g.limit()
+                ));
+            }
+            () = &mut interrupt => {
+                let last = prev.take().unwrap_or_else(|| empty(id));
+                return Ok(Watched { last, traffic, notes, stop_sent, test_gate, interrupted: true, timed_out: false });
+            }
+        }
+    }
+}
+
+/// A snapshot of a deployment not seen yet.
+fn empty(id: &str) -> Snapshot {
+    Snapshot {
+        id: id.to_string(),
+        status: DeploymentStatus::Created,
+        application: String::new(),
+        deployment_group: String::new(),
+        deployment_config: String::new(),
+        task_definition_arn: None,
+        events: crate::lifecycle::plan_events(&[]),
+        task_sets: Vec::new(),
+        overview: None,
+        error: None,
+        rollback: None,
+        waits_at_ready: false,
+        create_unix_us: None,
+        complete_unix_us: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_codedeploy::types::{
+        DeploymentStatus as S, EcsTaskSet, LifecycleEvent, LifecycleEventStatus, TargetLabel,
+    };
+
+    #[test]
+    fn fills_the_task_definition_and_reads_it_back() {
+        let spec = "Resources:\n  - TargetService:\n      Properties:\n        TaskDefinition: <TASK_DEFINITION>\n";
+        let arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/app:7";
+        let filled = fill_appspec(spec, arn);
+        assert!(filled.contains(arn) && !filled.contains("<TASK_DEFINITION>"));
+        assert_eq!(task_definition_in(&filled).as_deref(), Some(arn));
+        assert_eq!(revision_of(arn), Some(7));
+        let json = format!("{{\"TaskDefinition\": \"{arn}\"}}");
+        assert_eq!(task_definition_in(&json).as_deref(), Some(arn));
+        assert_eq!(task_definition_in("arn:aws:iam::1:role/x"), None);
+    }
+
+    fn info(status: S) -> DeploymentInfo {
+        DeploymentInfo::builder()
+            .deployment_id("d-ABCDEFGHI")
+            .status(status)
+            .deployment_config_name("CodeDeployDefault.ECSCanary10Percent5Minutes")
+            .build()
+    }
+
+    fn target(events: &[(&str, LifecycleEventStatus)], green: f64) -> EcsTarget {
+        let mut t = EcsTarget::builder();
+        for (name, st) in events {
+            t = t.lifecycle_events(
+                LifecycleEvent::builder()
+                    .lifecycle_event_name(*name)
+                    .status(st.clone())
+                    .build(),
+            );
+        }
+        t.task_sets_info(
+            EcsTaskSet::builder()
+                .identifer("ecs-svc/1")
+                .task_set_label(TargetLabel::Blue)
+                .desired_count(2)
+                .running_count(2)
+                .traffic_weight(100.0 - green)
+                .build(),
+        )
+        .task_sets_info(
+            EcsTaskSet::builder()
+                .identifer("ecs-svc/2")
+                .task_set_label(TargetLabel::Green)
+                .desired_count(2)
+                .running_count(1)
+                .pending_count(1)
+                .traffic_weight(green)
+                .build(),
+        )
+        .build()
+    }
+
+    #[test]
+    fn a_snapshot_maps_codedeploys_names_onto_the_lifecycle() {
+        use LifecycleEventStatus as L;
+        let t = target(
+            &[
+                ("BeforeInstall", L::Succeeded),
+                ("Install", L::Succeeded),
+                ("AllowTraffic", L::InProgress),
+            ],
+            10.0,
+        );
+        let s = Snapshot::from_parts(&info(S::InProgress), Some(&t));
+        assert_eq!(s.status, DeploymentStatus::InProgress);
+        assert_eq!(s.events[1].status, EventStatus::Succeeded);
+        assert_eq!(s.current_event().map(|e| e.name), Some(Event::AllowTraffic));
+        assert_eq!(s.green_weight(), Some(10.0));
+        assert_eq!(s.events[8].status, EventStatus::Pending);
+        let baking = Snapshot::from_parts(&info(S::Baking), Some(&t));
+        assert_eq!(baking.events[8].status, EventStatus::InProgress);
+        assert!(s.status_line().contains("green 10%"), "{}", s.status_line());
+    }
+
+    #[test]
+    fn changes_name_only_what_moved() {
+        use LifecycleEventStatus as L;
+        let a = Snapshot::from_parts(
+            &info(S::InProgress),
+            Some(&target(&[("Install", L::InProgress)], 0.0)),
+        );
+        let first = changes(None, &a);
+        assert!(matches!(first[0], Change::Status { .. }));
+        assert!(first.iter().any(|c| matches!(
+            c,
+            Change::Event {
+                name: Event::Install,
+                ..
+            }
+        )));
+        assert_eq!(changes(Some(&a), &a), Vec::<Change>::new());
+        let b = Snapshot::from_parts(
+            &info(S::InProgress),
+            Some(&target(&[("Install", L::Succeeded)], 10.0)),
+        );
+        let moved = changes(Some(&a), &b);
+        assert_eq!(moved.len(), 3, "{moved:?}");
+        assert!(moved.iter().all(|c| !matches!(c, Change::Status { .. })));
+    }
+
+    #[test]
+    fn the_test_gate_waits_for_ready_when_the_group_does() {
+        use aws_sdk_codedeploy::types::{BlueGreenDeploymentConfiguration, DeploymentReadyOption};
+        use LifecycleEventStatus as L;
+        let t = target(&[("AllowTestTraffic", L::Succeeded)], 0.0);
+        let plain = Snapshot::from_parts(&info(S::InProgress), Some(&t));
+        assert!(test_point(&plain));
+        let waiting = DeploymentInfo::builder()
+            .status(S::InProgress)
+            .blue_green_deployment_configuration(
+                BlueGreenDeploymentConfiguration::builder()
+                    .deployment_ready_option(
+                        DeploymentReadyOption::builder()
+                            .action_on_timeout(DeploymentReadyAction::StopDeployment)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let mut s = Snapshot::from_parts(&waiting, Some(&t));
+        assert!(!test_point(&s));
+        s.status = DeploymentStatus::Ready;
+        assert!(test_point(&s));
+        s.status = DeploymentStatus::Failed;
+        assert!(!test_point(&s));
+    }
+}
