@@ -207,7 +207,7 @@ fn follow_options(ctx: &Ctx, gates: &GateArgs, poll: &WatchArgs) -> Result<Follo
     })
 }
 
-async fn follow_and_print(
+pub(crate) async fn follow_and_print(
     ctx: &Ctx,
     aws: &Aws,
     group: &Group,

@@ -8,10 +8,11 @@ use crate::cli::{
     ApplyArgs, ExecutionArgs, ExecutionWatchArgs, PipelineArtifactsArgs, SettingsArgs, StartArgs,
     WatchArgs,
 };
+use crate::live::deployment::Group;
 use crate::live::pipeline::{
     apply, download, execution, exit_for, is_final, latest_execution, load_desired,
     locate_artifact, parse_s3_uri, pipeline_name, progress_lines, render_execution,
-    start_execution, unpack, ExecutionView,
+    running_deployment, start_execution, unpack, ExecutionView,
 };
 use crate::live::{short_name, Aws, LiveError};
 use crate::output::{print_json, Exit, Failure, OutputFormat};
@@ -47,7 +48,7 @@ pub(crate) fn start_cmd(ctx: &Ctx, args: StartArgs) -> Result<Exit, Failure> {
             OutputFormat::Text => crate::say!("started pipeline `{name}`: execution {id}"),
         }
         if args.watch {
-            watch(ctx, &aws, &name, &id, &args.poll).await
+            watch(ctx, &aws, &name, &id, &args.poll, &group_of(&s)).await
         } else {
             Ok(Exit::Ok)
         }
@@ -83,9 +84,20 @@ pub(crate) fn watch_cmd(ctx: &Ctx, args: ExecutionWatchArgs) -> Result<Exit, Fai
             Some(id) => id.clone(),
             None => latest_execution(&aws, &name).await?,
         };
-        watch(ctx, &aws, &name, &id, &args.poll).await
+        watch(ctx, &aws, &name, &id, &args.poll, &group_of(&s)).await
     })
     .map_err(Failure::from)
+}
+
+/// The CodeDeploy group and ECS service of the settings, for the diagnosis of a deployment the
+/// watch follows.
+fn group_of(s: &crate::settings::Settings) -> Group {
+    Group {
+        application: s.application.clone().unwrap_or_default(),
+        deployment_group: s.deployment_group.clone().unwrap_or_default(),
+        cluster: s.cluster.clone(),
+        service: s.service.clone(),
+    }
 }
 
 pub(crate) fn artifacts_cmd(ctx: &Ctx, args: PipelineArtifactsArgs) -> Result<Exit, Failure> {
@@ -147,14 +159,47 @@ pub(crate) fn artifacts_cmd(ctx: &Ctx, args: PipelineArtifactsArgs) -> Result<Ex
 
 /// Polls the execution until it ends (or `poll.timeout` passes), printing progress to stderr;
 /// the final view goes to stdout and the exit code follows the result.
+///
+/// When the Deploy action runs a CodeDeploy deployment, the watch hands over to it (as
+/// `cutover deploy watch` follows it: events, task sets, traffic) until it ends, then goes on
+/// with the execution.
 async fn watch(
     ctx: &Ctx,
     aws: &Aws,
     name: &str,
     id: &str,
     poll: &WatchArgs,
+    group: &Group,
 ) -> Result<Exit, LiveError> {
-    watch_until_final(ctx, id, poll, || execution(aws, name, id)).await
+    let followed = std::sync::Mutex::new(std::collections::BTreeSet::<String>::new());
+    let followed = &followed;
+    watch_until_final(ctx, id, poll, || async move {
+        let view = execution(aws, name, id).await?;
+        let Some((action, deployment)) = running_deployment(&view) else {
+            return Ok(view);
+        };
+        let fresh = followed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(deployment.to_string());
+        if !fresh {
+            return Ok(view);
+        }
+        if !ctx.quiet {
+            eprintln!(
+                "{action}: CodeDeploy deployment {deployment}; following it (as `cutover deploy watch {deployment}`)"
+            );
+        }
+        let opts = crate::live::deployment::FollowOptions {
+            interval: poll.interval,
+            timeout: poll.timeout,
+            probe: None,
+            test_probe: None,
+        };
+        super::deploy::follow_and_print(ctx, aws, group, deployment, &opts).await?;
+        execution(aws, name, id).await
+    })
+    .await
 }
 
 impl Watched for ExecutionView {

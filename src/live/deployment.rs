@@ -1008,8 +1008,9 @@ where
                         "test probe: {} of {} requests to {} failed: stopping the deployment with rollback",
                         s.failed, s.total, tp.url
                     ));
+                    let sent = now_unix_us();
                     let r = stop(aws, id, true).await?;
-                    stop_sent = Some(now_unix_us());
+                    stop_sent = Some(sent);
                     say(&mut notes, format!("StopDeployment sent: {r}"));
                     "stopped"
                 } else if snap.status == DeploymentStatus::Ready {
@@ -1065,10 +1066,10 @@ where
         let armed = gate.filter(|_| stop_sent.is_none());
         tokio::select! {
             () = tokio::time::sleep(opts.interval) => {}
-            () = async { match armed { Some(g) => g.tripped().await, None => std::future::pending().await } } => {
-                let g = armed.expect("armed");
+            g = async { match armed { Some(g) => { g.tripped().await; g } None => std::future::pending().await } } => {
+                let sent = now_unix_us();
                 let r = stop(aws, id, true).await?;
-                stop_sent = Some(now_unix_us());
+                stop_sent = Some(sent);
                 say(&mut notes, format!(
                     "probe gate: {} failed requests, over the limit of {}: StopDeployment with rollback sent ({r})",
                     g.failed(), g.limit()

@@ -189,6 +189,25 @@ pub struct ActionView {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The action's execution in the service it drives (a CodeDeploy deployment ID for the
+    /// Deploy action).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_id: Option<String>,
+}
+
+/// The CodeDeploy deployment a running action drives (its external execution ID is a
+/// deployment ID, `d-` and nine letters or digits), for `pipeline watch` to follow (pure).
+pub fn running_deployment(v: &ExecutionView) -> Option<(&str, &str)> {
+    v.stages.iter().flat_map(|s| &s.actions).find_map(|a| {
+        let id = a.external_execution_id.as_deref()?;
+        let is_deployment = id.len() == 11
+            && id.starts_with("d-")
+            && id[2..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        (a.status.as_deref() == Some("InProgress") && is_deployment)
+            .then_some((a.name.as_str(), id))
+    })
 }
 
 /// Execution statuses after which nothing changes any more.
@@ -366,6 +385,9 @@ pub fn stage_views(
                             }),
                             url: latest
                                 .and_then(|x| x.external_execution_url())
+                                .map(str::to_string),
+                            external_execution_id: latest
+                                .and_then(|x| x.external_execution_id())
                                 .map(str::to_string),
                         }
                     })
@@ -691,6 +713,7 @@ mod tests {
                     summary: None,
                     error: None,
                     url: None,
+                    external_execution_id: None,
                 }],
             }],
             stage_detail_error: None,
@@ -706,6 +729,41 @@ mod tests {
         assert_eq!(exit_for("Failed"), Exit::CheckFailed);
         assert_eq!(exit_for("Succeeded"), Exit::Ok);
         assert!(is_final("Stopped") && !is_final("Stopping"));
+    }
+
+    #[test]
+    fn a_running_deploy_action_names_its_deployment() {
+        let action = |status: &str, ext: &str| ActionView {
+            name: "Deploy".into(),
+            status: Some(status.into()),
+            summary: None,
+            error: None,
+            url: None,
+            external_execution_id: Some(ext.into()),
+        };
+        let view = |a: ActionView| ExecutionView {
+            pipeline: "p".into(),
+            execution_id: "e".into(),
+            status: "InProgress".into(),
+            summary: None,
+            stages: vec![StageView {
+                name: "Deploy".into(),
+                status: Some("InProgress".into()),
+                actions: vec![a],
+            }],
+            stage_detail_error: None,
+        };
+        let v = view(action("InProgress", "d-ABC123XYZ"));
+        assert_eq!(running_deployment(&v), Some(("Deploy", "d-ABC123XYZ")));
+        assert_eq!(
+            running_deployment(&view(action("Succeeded", "d-ABC123XYZ"))),
+            None
+        );
+        // A CodeBuild build ID is not a deployment.
+        assert_eq!(
+            running_deployment(&view(action("InProgress", "app-build:4f1c"))),
+            None
+        );
     }
 
     #[test]
