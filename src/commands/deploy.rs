@@ -4,13 +4,12 @@
 
 use anyhow::anyhow;
 
-use super::{interrupted, resolve_live, Ctx};
+use super::{follow_and_print, resolve_live, Ctx, Sink};
 use crate::cli::{
     DeployArgs, DeployCommand, DeployContinueArgs, DeployCreateArgs, DeployStopArgs,
     DeployWatchArgs, GateArgs, WatchArgs,
 };
-use crate::lifecycle::DeploymentStatus;
-use crate::live::deployment::{self, Change, CreateOptions, FollowOptions, Followed, Group};
+use crate::live::deployment::{self, Answer, Change, CreateOptions, FollowOptions, Group};
 use crate::live::{Aws, LiveError};
 use crate::output::{print_json, print_json_line, Exit, Failure, OutputFormat};
 use crate::probe::{FailureGate, ProbeOptions};
@@ -58,6 +57,8 @@ fn create_cmd(ctx: &Ctx, args: &DeployCreateArgs) -> Result<Exit, Failure> {
         description: args.description.clone(),
     };
     ctx.block_on(async {
+        // A probe that cannot run is found before anything is created.
+        deployment::preflight(&follow).await?;
         let aws = Aws::load(&s).await?;
         let created =
             deployment::create(&aws, &group, &rev.taskdef, &rev.appspec_text, &opts).await?;
@@ -86,7 +87,15 @@ fn create_cmd(ctx: &Ctx, args: &DeployCreateArgs) -> Result<Exit, Failure> {
                 text: format!("created deployment {}", created.deployment_id),
             });
         }
-        follow_and_print(ctx, &aws, &group, &created.deployment_id, &follow).await
+        follow_and_print(
+            ctx,
+            &aws,
+            &group,
+            &created.deployment_id,
+            &follow,
+            Sink::Stdout,
+        )
+        .await
     })
     .map_err(Failure::from)
 }
@@ -99,9 +108,9 @@ fn watch_cmd(ctx: &Ctx, args: &DeployWatchArgs) -> Result<Exit, Failure> {
         let aws = Aws::load(&s).await?;
         let id = match &args.id {
             Some(id) => id.clone(),
-            None => deployment::latest(&aws, &group).await?,
+            None => deployment::latest(&aws, &group, false).await?,
         };
-        follow_and_print(ctx, &aws, &group, &id, &follow).await
+        follow_and_print(ctx, &aws, &group, &id, &follow, Sink::Stdout).await
     })
     .map_err(Failure::from)
 }
@@ -127,9 +136,14 @@ fn stop_cmd(ctx: &Ctx, args: &DeployStopArgs) -> Result<Exit, Failure> {
     ctx.block_on(async {
         let aws = Aws::load(&s).await?;
         let id = running_or_given(&aws, &group, args.id.as_deref()).await?;
-        let said = deployment::stop(&aws, &id, !args.no_rollback).await?;
-        print_action(ctx, &id, "StopDeployment", &said, !args.no_rollback);
-        Ok::<_, LiveError>(Exit::Ok)
+        let answer = deployment::stop(&aws, &id, !args.no_rollback).await?;
+        Ok::<_, LiveError>(print_action(
+            ctx,
+            &id,
+            "StopDeployment",
+            &answer,
+            !args.no_rollback,
+        ))
     })
     .map_err(Failure::from)
 }
@@ -140,14 +154,13 @@ fn continue_cmd(ctx: &Ctx, args: &DeployContinueArgs) -> Result<Exit, Failure> {
     ctx.block_on(async {
         let aws = Aws::load(&s).await?;
         let id = running_or_given(&aws, &group, args.id.as_deref()).await?;
-        deployment::continue_deployment(&aws, &id, args.traffic_wait).await?;
+        let answer = deployment::continue_deployment(&aws, &id, args.traffic_wait).await?;
         let what = if args.traffic_wait {
-            "TERMINATION_WAIT"
+            "ContinueDeployment TERMINATION_WAIT"
         } else {
-            "READY_WAIT"
+            "ContinueDeployment READY_WAIT"
         };
-        print_action(ctx, &id, "ContinueDeployment", what, false);
-        Ok::<_, LiveError>(Exit::Ok)
+        Ok::<_, LiveError>(print_action(ctx, &id, what, &answer, false))
     })
     .map_err(Failure::from)
 }
@@ -155,26 +168,43 @@ fn continue_cmd(ctx: &Ctx, args: &DeployContinueArgs) -> Result<Exit, Failure> {
 async fn running_or_given(aws: &Aws, group: &Group, id: Option<&str>) -> Result<String, LiveError> {
     match id {
         Some(id) => Ok(id.to_string()),
-        None => deployment::latest(aws, group).await,
+        None => deployment::latest(aws, group, true).await,
     }
 }
 
-fn print_action(ctx: &Ctx, id: &str, action: &str, said: &str, rollback: bool) {
+/// Prints what StopDeployment or ContinueDeployment answered: 0 accepted, 1 nothing to do.
+fn print_action(ctx: &Ctx, id: &str, action: &str, answer: &Answer, rollback: bool) -> Exit {
+    let (said, exit) = match answer {
+        Answer::Accepted(r) if r.is_empty() => ("accepted".to_string(), Exit::Ok),
+        Answer::Accepted(r) => (r.clone(), Exit::Ok),
+        Answer::AlreadyCompleted => (
+            "the deployment has already ended".to_string(),
+            Exit::CheckFailed,
+        ),
+        Answer::NotWaiting => (
+            "the deployment is not waiting".to_string(),
+            Exit::CheckFailed,
+        ),
+    };
     match ctx.output {
         OutputFormat::Json => print_json(&serde_json::json!({
             "deployment_id": id,
             "action": action,
             "answer": said,
+            "accepted": exit == Exit::Ok,
             "rollback": rollback,
         })),
         OutputFormat::Text => {
             crate::say!(
-                "{action} sent for {id}{}: {said}",
+                "{action} for {id}{}: {said}",
                 if rollback { " (with rollback)" } else { "" }
             );
-            crate::say!("  follow it with: cutover deploy watch {id}");
+            if exit == Exit::Ok {
+                crate::say!("  follow it with: cutover deploy watch {id}");
+            }
         }
     }
+    exit
 }
 
 /// The watch's poll and the probes, from the flags.
@@ -205,135 +235,4 @@ fn follow_options(ctx: &Ctx, gates: &GateArgs, poll: &WatchArgs) -> Result<Follo
             o
         }),
     })
-}
-
-pub(crate) async fn follow_and_print(
-    ctx: &Ctx,
-    aws: &Aws,
-    group: &Group,
-    id: &str,
-    opts: &FollowOptions,
-) -> Result<Exit, LiveError> {
-    let (quiet, output) = (ctx.quiet, ctx.output);
-    let live = opts.probe.as_ref().is_some_and(|p| p.live_status);
-    let on = move |c: &Change| match output {
-        OutputFormat::Json => print_json_line(c),
-        OutputFormat::Text if !quiet => {
-            let clear = if live { "\r\x1b[K" } else { "" };
-            eprintln!("{clear}{}", c.text());
-        }
-        OutputFormat::Text => {}
-    };
-    if !quiet && output == OutputFormat::Text {
-        eprintln!("deploy: following {id}");
-    }
-    let f = deployment::follow(aws, group, id, opts, interrupted(), &on).await?;
-    print_followed(ctx, &f);
-    Ok(if f.interrupted {
-        Exit::Interrupted
-    } else if f.passed() {
-        Exit::Ok
-    } else {
-        Exit::CheckFailed
-    })
-}
-
-fn print_followed(ctx: &Ctx, f: &Followed) {
-    if ctx.output == OutputFormat::Json {
-        print_json_line(f);
-        return;
-    }
-    let r = &f.report;
-    if f.interrupted {
-        eprintln!(
-            "interrupted: deployment {} goes on in AWS (stop it with `cutover deploy stop {}`)",
-            r.id, r.id
-        );
-    }
-    if ctx.quiet && f.passed() {
-        return;
-    }
-    crate::say!(
-        "deployment   {} {}{}",
-        r.id,
-        r.status.as_str(),
-        if r.rolled_back { " (rolled back)" } else { "" }
-    );
-    crate::say!("config       {}", r.deployment_config);
-    for e in &r.events {
-        let took = e
-            .start_unix_us
-            .zip(e.end_unix_us)
-            .map(|(s, e)| format!(" {:.1}s", e.saturating_sub(s) as f64 / 1e6))
-            .unwrap_or_default();
-        crate::say!("  {:<22} {:?}{took}", e.name.as_str(), e.status);
-    }
-    if let Some(e) = &r.error {
-        crate::say!("error        {} at {}: {}", e.code, e.event, e.message);
-    }
-    if let Some(d) = &f.diagnosis {
-        if let Some(ev) = &d.failed_event {
-            crate::say!(
-                "failed event {}: {}",
-                ev.name,
-                ev.message.as_deref().unwrap_or("(no diagnostics)")
-            );
-        }
-        if !d.service_events.is_empty() {
-            crate::say!("service events (newest first):");
-            for line in &d.service_events {
-                crate::say!("  {line}");
-            }
-        }
-        for t in &d.stopped_tasks {
-            crate::say!(
-                "stopped task {}: {}",
-                t.task_arn,
-                t.stopped_reason.as_deref().unwrap_or("(no reason)")
-            );
-            for (name, code, reason) in &t.containers {
-                crate::say!(
-                    "  container {name}: exit {}{}",
-                    code.map_or("-".into(), |c| c.to_string()),
-                    reason
-                        .as_deref()
-                        .map(|r| format!(" ({r})"))
-                        .unwrap_or_default()
-                );
-            }
-        }
-        for u in &d.unavailable {
-            crate::say!("not read     {u}");
-        }
-    }
-    if let Some(t) = &f.test_gate {
-        crate::say!(
-            "test probe   {} requests to {}, {} failed: {}",
-            t.requests,
-            t.url,
-            t.failed,
-            t.action
-        );
-    }
-    if let (Some(p), Some(g)) = (&f.probe, &f.gate) {
-        crate::say!(
-            "probe        {} requests, {} failed (limit {}){}",
-            p.total,
-            p.failed,
-            g.limit,
-            g.reaction_ms
-                .map(|ms| format!("; StopDeployment sent {ms:.1} ms after the limit was passed"))
-                .unwrap_or_default()
-        );
-        let versions: Vec<&str> = p.versions.iter().map(|v| v.version.as_str()).collect();
-        if !versions.is_empty() {
-            crate::say!("versions     {}", versions.join(" -> "));
-        }
-        if let Some(file) = &f.probe_records_file {
-            crate::say!("records      {}", file.display());
-        }
-    }
-    if r.status == DeploymentStatus::Succeeded && !f.passed() {
-        crate::say!("the deployment succeeded, but the probe saw more failures than allowed");
-    }
 }

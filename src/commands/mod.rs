@@ -273,3 +273,160 @@ where
         }
     }
 }
+
+/// Where a followed deployment's progress and end go: `Stdout` for `cutover deploy` (changes on
+/// stderr, or JSON lines on stdout with `--output json`; the end on stdout), `Stderr` for a
+/// deployment followed inside another watch (`pipeline watch`: text on stderr only, so the
+/// outer command's stdout stays its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sink {
+    Stdout,
+    Stderr,
+}
+
+/// Follows a CodeDeploy deployment with [`crate::live::deployment::follow`] and prints it; the
+/// exit code follows it (0 succeeded and the probe passed, 1 not, 130 interrupted).
+pub(crate) async fn follow_and_print(
+    ctx: &Ctx,
+    aws: &crate::live::Aws,
+    group: &crate::live::deployment::Group,
+    id: &str,
+    opts: &crate::live::deployment::FollowOptions,
+    sink: Sink,
+) -> Result<Exit, LiveError> {
+    use crate::live::deployment::{follow, Change};
+    let quiet = ctx.quiet;
+    let json = ctx.output == OutputFormat::Json && sink == Sink::Stdout;
+    let live = opts.probe.as_ref().is_some_and(|p| p.live_status);
+    let on = move |c: &Change| {
+        if json {
+            crate::output::print_json_line(c);
+        } else if !quiet {
+            let clear = if live { "\r\x1b[K" } else { "" };
+            eprintln!("{clear}{}", c.text());
+        }
+    };
+    if !quiet && !json {
+        eprintln!("deploy: following {id}");
+    }
+    // Inside another watch, that watch listens for Ctrl-C (and drops this future).
+    let f = match sink {
+        Sink::Stdout => follow(aws, group, id, opts, interrupted(), &on).await?,
+        Sink::Stderr => follow(aws, group, id, opts, std::future::pending(), &on).await?,
+    };
+    if f.interrupted {
+        eprintln!(
+            "interrupted: deployment {id} goes on in AWS (stop it with `cutover deploy stop {id}`)"
+        );
+    }
+    if json {
+        crate::output::print_json_line(&f);
+    } else if !(quiet && f.passed()) {
+        for line in followed_lines(&f) {
+            match sink {
+                Sink::Stdout => crate::say!("{line}"),
+                Sink::Stderr => eprintln!("{line}"),
+            }
+        }
+    }
+    Ok(if f.interrupted {
+        Exit::Interrupted
+    } else if f.passed() {
+        Exit::Ok
+    } else {
+        Exit::CheckFailed
+    })
+}
+
+/// A followed deployment's end, for people: the report, the diagnosis, the gates.
+fn followed_lines(f: &crate::live::deployment::Followed) -> Vec<String> {
+    let r = &f.report;
+    let mut out = vec![
+        format!(
+            "deployment   {} {}{}",
+            r.id,
+            r.status.as_str(),
+            if r.rolled_back { " (rolled back)" } else { "" }
+        ),
+        format!("config       {}", r.deployment_config),
+    ];
+    for e in &r.events {
+        let took = e
+            .start_unix_us
+            .zip(e.end_unix_us)
+            .map(|(s, e)| format!(" {:.1}s", e.saturating_sub(s) as f64 / 1e6))
+            .unwrap_or_default();
+        out.push(format!("  {:<22} {:?}{took}", e.name.as_str(), e.status));
+    }
+    if let Some(e) = &r.error {
+        out.push(format!(
+            "error        {} at {}: {}",
+            e.code, e.event, e.message
+        ));
+    }
+    if let Some(id) = &f.last.rollback_deployment {
+        out.push(format!("rollback     deployment {id}"));
+    }
+    if let Some(d) = &f.diagnosis {
+        if let Some(ev) = &d.failed_event {
+            out.push(format!(
+                "failed event {}: {}",
+                ev.name,
+                ev.message.as_deref().unwrap_or("(no diagnostics)")
+            ));
+        }
+        if !d.service_events.is_empty() {
+            out.push("service events (newest first):".into());
+            out.extend(d.service_events.iter().map(|l| format!("  {l}")));
+        }
+        for t in &d.stopped_tasks {
+            out.push(format!(
+                "stopped task {}: {}",
+                t.task_arn,
+                t.stopped_reason.as_deref().unwrap_or("(no reason)")
+            ));
+            for (name, code, reason) in &t.containers {
+                out.push(format!(
+                    "  container {name}: exit {}{}",
+                    code.map_or("-".into(), |c| c.to_string()),
+                    reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        out.extend(d.unavailable.iter().map(|u| format!("not read     {u}")));
+    }
+    if let Some(t) = &f.test_gate {
+        out.push(format!(
+            "test probe   {} requests to {}, {} failed: {}",
+            t.requests, t.url, t.failed, t.action
+        ));
+    }
+    if let Some(e) = &f.probe_error {
+        out.push(format!("probe        could not run: {e}"));
+    }
+    if let (Some(p), Some(g)) = (&f.probe, &f.gate) {
+        out.push(format!(
+            "probe        {} requests, {} failed (limit {}){}",
+            p.total,
+            p.failed,
+            g.limit,
+            g.reaction_ms
+                .map(|ms| format!("; StopDeployment sent {ms:.1} ms after the limit was passed"))
+                .unwrap_or_default()
+        ));
+        let versions: Vec<&str> = p.versions.iter().map(|v| v.version.as_str()).collect();
+        if !versions.is_empty() {
+            out.push(format!("versions     {}", versions.join(" -> ")));
+        }
+        if let Some(file) = &f.probe_records_file {
+            out.push(format!("records      {}", file.display()));
+        }
+    }
+    if r.status == crate::lifecycle::DeploymentStatus::Succeeded && !f.passed() {
+        out.push("the deployment succeeded, but the probe failed more requests than allowed, or could not run".into());
+    }
+    out
+}

@@ -17,7 +17,7 @@ use crate::live::pipeline::{
 use crate::live::{short_name, Aws, LiveError};
 use crate::output::{print_json, Exit, Failure, OutputFormat};
 
-use super::{display_path, print_apply, resolve_live, watch_until_final, Ctx, Watched};
+use super::{display_path, print_apply, resolve_live, watch_until_final, Ctx, Sink, Watched};
 
 pub(crate) fn apply_cmd(ctx: &Ctx, args: ApplyArgs) -> Result<Exit, Failure> {
     let s = resolve_live(ctx, &args.settings, Some(&args.pipeline))?;
@@ -161,8 +161,9 @@ pub(crate) fn artifacts_cmd(ctx: &Ctx, args: PipelineArtifactsArgs) -> Result<Ex
 /// the final view goes to stdout and the exit code follows the result.
 ///
 /// When the Deploy action runs a CodeDeploy deployment, the watch hands over to it (as
-/// `cutover deploy watch` follows it: events, task sets, traffic) until it ends, then goes on
-/// with the execution.
+/// `cutover deploy watch` follows it: events, task sets, traffic, on stderr) until it ends or the
+/// watch's time is up, then goes on with the execution. A deployment that cannot be read
+/// (no codedeploy permission) is a note: the execution is watched as before.
 async fn watch(
     ctx: &Ctx,
     aws: &Aws,
@@ -171,6 +172,7 @@ async fn watch(
     poll: &WatchArgs,
     group: &Group,
 ) -> Result<Exit, LiveError> {
+    let started = std::time::Instant::now();
     let followed = std::sync::Mutex::new(std::collections::BTreeSet::<String>::new());
     let followed = &followed;
     watch_until_final(ctx, id, poll, || async move {
@@ -182,7 +184,8 @@ async fn watch(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(deployment.to_string());
-        if !fresh {
+        let left = poll.timeout.saturating_sub(started.elapsed());
+        if !fresh || left.is_zero() {
             return Ok(view);
         }
         if !ctx.quiet {
@@ -192,11 +195,15 @@ async fn watch(
         }
         let opts = crate::live::deployment::FollowOptions {
             interval: poll.interval,
-            timeout: poll.timeout,
+            timeout: left,
             probe: None,
             test_probe: None,
         };
-        super::deploy::follow_and_print(ctx, aws, group, deployment, &opts).await?;
+        if let Err(e) =
+            super::follow_and_print(ctx, aws, group, deployment, &opts, Sink::Stderr).await
+        {
+            eprintln!("{action}: cannot follow deployment {deployment}: {e}");
+        }
         execution(aws, name, id).await
     })
     .await

@@ -59,7 +59,54 @@ pub fn fill_appspec(appspec: &str, task_definition_arn: &str) -> String {
     appspec.replace("<TASK_DEFINITION>", task_definition_arn)
 }
 
-/// Registers `taskdef` (images already filled) and creates the deployment with the AppSpec.
+fn no_application(aws: &Aws, group: &Group) -> LiveError {
+    LiveError::NotFound {
+        what: "CodeDeploy application",
+        name: group.application.clone(),
+        region: aws.region.clone(),
+        hint: "check [codedeploy] application in cutover.toml (or --application) and the region"
+            .into(),
+    }
+}
+
+fn no_group(aws: &Aws, group: &Group) -> LiveError {
+    LiveError::NotFound {
+        what: "CodeDeploy deployment group",
+        name: group.deployment_group.clone(),
+        region: aws.region.clone(),
+        hint: "check [codedeploy] deployment_group in cutover.toml (or --deployment-group)".into(),
+    }
+}
+
+/// GetDeploymentGroup: the group exists and deploys to ECS.
+pub async fn check_group(aws: &Aws, group: &Group) -> Result<(), LiveError> {
+    let cd = aws_sdk_codedeploy::Client::new(&aws.sdk);
+    let out = cd
+        .get_deployment_group()
+        .application_name(&group.application)
+        .deployment_group_name(&group.deployment_group)
+        .send()
+        .await
+        .map_err(|e| match e.as_service_error() {
+            Some(s) if s.is_application_does_not_exist_exception() => no_application(aws, group),
+            Some(s) if s.is_deployment_group_does_not_exist_exception() => no_group(aws, group),
+            _ => aws.error(AwsError::new("codedeploy:GetDeploymentGroup", &e, false)),
+        })?;
+    let platform = out
+        .deployment_group_info()
+        .and_then(|g| g.compute_platform())
+        .map(|p| p.as_str().to_string());
+    match platform.as_deref() {
+        Some(p) if p != "ECS" => Err(LiveError::Config(format!(
+            "the deployment group `{}/{}` deploys to {p}, not ECS\n  hint: name the ECS blue/green group in [codedeploy] deployment_group",
+            group.application, group.deployment_group
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Checks the group, registers `taskdef` (images already filled) and creates the deployment
+/// with the AppSpec. A missing application or group is found before anything is registered.
 pub async fn create(
     aws: &Aws,
     group: &Group,
@@ -67,6 +114,7 @@ pub async fn create(
     appspec: &str,
     opts: &CreateOptions,
 ) -> Result<Created, LiveError> {
+    check_group(aws, group).await?;
     let arn = super::service::register_task_definition(aws, taskdef).await?;
     let content = fill_appspec(appspec, &arn);
     let cd = aws_sdk_codedeploy::Client::new(&aws.sdk);
@@ -84,32 +132,21 @@ pub async fn create(
         .set_description(opts.description.clone())
         .send()
         .await
-        .map_err(|e| {
-            let se = e.as_service_error();
-            let not_found = |what: &'static str, name: &str, hint: &str| LiveError::NotFound {
-                what,
-                name: name.to_string(),
+        .map_err(|e| match e.as_service_error() {
+            Some(s) if s.is_application_does_not_exist_exception() => no_application(aws, group),
+            Some(s) if s.is_deployment_group_does_not_exist_exception() => no_group(aws, group),
+            Some(s) if s.is_deployment_config_does_not_exist_exception() => LiveError::NotFound {
+                what: "CodeDeploy deployment configuration",
+                name: opts
+                    .deployment_config
+                    .clone()
+                    .unwrap_or_else(|| "(the group's)".into()),
                 region: aws.region.clone(),
-                hint: hint.to_string(),
-            };
-            match se {
-                Some(s) if s.is_application_does_not_exist_exception() => not_found(
-                    "CodeDeploy application",
-                    &group.application,
-                    "check [codedeploy] application in cutover.toml (or --application) and the region",
-                ),
-                Some(s) if s.is_deployment_group_does_not_exist_exception() => not_found(
-                    "CodeDeploy deployment group",
-                    &group.deployment_group,
-                    "check [codedeploy] deployment_group in cutover.toml (or --deployment-group)",
-                ),
-                Some(s) if s.is_deployment_config_does_not_exist_exception() => not_found(
-                    "CodeDeploy deployment configuration",
-                    opts.deployment_config.as_deref().unwrap_or("(the group's)"),
-                    "use a name such as CodeDeployDefault.ECSAllAtOnce, or create the configuration",
-                ),
-                _ => aws.error(AwsError::new("codedeploy:CreateDeployment", &e, false)),
-            }
+                hint:
+                    "use a name such as CodeDeployDefault.ECSAllAtOnce, or create the configuration"
+                        .into(),
+            },
+            _ => aws.error(AwsError::new("codedeploy:CreateDeployment", &e, false)),
         })?;
     Ok(Created {
         deployment_id: out.deployment_id().unwrap_or_default().to_string(),
@@ -121,11 +158,16 @@ pub async fn create(
 /// Statuses of a deployment that has not ended.
 const ACTIVE: [&str; 5] = ["Created", "Queued", "InProgress", "Ready", "Baking"];
 
-/// The group's newest deployment that has not ended, else its newest.
-pub async fn latest(aws: &Aws, group: &Group) -> Result<String, LiveError> {
+/// The group's newest deployment that has not ended, else (unless `running_only`) its newest.
+pub async fn latest(aws: &Aws, group: &Group, running_only: bool) -> Result<String, LiveError> {
     use aws_sdk_codedeploy::types::DeploymentStatus as S;
     let cd = aws_sdk_codedeploy::Client::new(&aws.sdk);
-    for active_only in [true, false] {
+    let passes: &[bool] = if running_only {
+        &[true]
+    } else {
+        &[true, false]
+    };
+    for &active_only in passes {
         let mut req = cd
             .list_deployments()
             .application_name(&group.application)
@@ -135,27 +177,10 @@ pub async fn latest(aws: &Aws, group: &Group) -> Result<String, LiveError> {
                 req = req.include_only_statuses(S::from(s));
             }
         }
-        let out = req.send().await.map_err(|e| {
-            let se = e.as_service_error();
-            if se.is_some_and(|s| s.is_application_does_not_exist_exception()) {
-                return LiveError::NotFound {
-                    what: "CodeDeploy application",
-                    name: group.application.clone(),
-                    region: aws.region.clone(),
-                    hint: "check [codedeploy] application in cutover.toml (or --application)"
-                        .into(),
-                };
-            }
-            if se.is_some_and(|s| s.is_deployment_group_does_not_exist_exception()) {
-                return LiveError::NotFound {
-                    what: "CodeDeploy deployment group",
-                    name: group.deployment_group.clone(),
-                    region: aws.region.clone(),
-                    hint: "check [codedeploy] deployment_group in cutover.toml (or --deployment-group)"
-                        .into(),
-                };
-            }
-            aws.error(AwsError::new("codedeploy:ListDeployments", &e, false))
+        let out = req.send().await.map_err(|e| match e.as_service_error() {
+            Some(s) if s.is_application_does_not_exist_exception() => no_application(aws, group),
+            Some(s) if s.is_deployment_group_does_not_exist_exception() => no_group(aws, group),
+            _ => aws.error(AwsError::new("codedeploy:ListDeployments", &e, false)),
         })?;
         let ids = out.deployments();
         if ids.is_empty() {
@@ -182,8 +207,10 @@ pub async fn latest(aws: &Aws, group: &Group) -> Result<String, LiveError> {
         return Ok(ids[0].clone());
     }
     Err(LiveError::Config(format!(
-        "the deployment group `{}/{}` has no deployment\n  hint: start one with `cutover deploy`, or pass the deployment ID",
-        group.application, group.deployment_group
+        "the deployment group `{}/{}` has no {}deployment\n  hint: start one with `cutover deploy`, or pass the deployment ID",
+        group.application,
+        group.deployment_group,
+        if running_only { "running " } else { "" }
     )))
 }
 
@@ -230,6 +257,8 @@ pub struct Snapshot {
     pub error: Option<ErrorInfo>,
     /// rollbackInfo's message, when CodeDeploy rolled back.
     pub rollback: Option<String>,
+    /// The deployment CodeDeploy started to roll this one back, when it names one.
+    pub rollback_deployment: Option<String>,
     /// The group waits at Ready for ContinueDeployment (`deploymentReadyOption` STOP_DEPLOYMENT).
     pub waits_at_ready: bool,
     pub create_unix_us: Option<u64>,
@@ -242,13 +271,14 @@ fn unix_us(t: &aws_smithy_types::DateTime) -> u64 {
 
 /// The first task definition ARN in an AppSpec's text.
 pub fn task_definition_in(appspec: &str) -> Option<String> {
-    let start = appspec.find("arn:aws")?;
-    let rest = &appspec[start..];
-    let end = rest
-        .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}'))
-        .unwrap_or(rest.len());
-    let arn = &rest[..end];
-    arn.contains(":task-definition/").then(|| arn.to_string())
+    appspec.match_indices("arn:aws").find_map(|(start, _)| {
+        let rest = &appspec[start..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}'))
+            .unwrap_or(rest.len());
+        let arn = &rest[..end];
+        arn.contains(":task-definition/").then(|| arn.to_string())
+    })
 }
 
 /// The revision number at the end of a task definition ARN (`...:task-definition/app:7` → 7).
@@ -371,6 +401,11 @@ impl Snapshot {
             rollback: info
                 .rollback_info()
                 .and_then(|r| r.rollback_message())
+                .filter(|m| !m.is_empty())
+                .map(str::to_string),
+            rollback_deployment: info
+                .rollback_info()
+                .and_then(|r| r.rollback_deployment_id())
                 .filter(|m| !m.is_empty())
                 .map(str::to_string),
             waits_at_ready: info
@@ -578,25 +613,45 @@ async fn ecs_target(aws: &Aws, id: &str) -> Result<Option<EcsTarget>, LiveError>
         .cloned())
 }
 
+/// What StopDeployment or ContinueDeployment answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Accepted, with CodeDeploy's status and message when it gives them.
+    Accepted(String),
+    /// The deployment had already ended: nothing to stop or continue.
+    AlreadyCompleted,
+    /// ContinueDeployment: the deployment was not waiting (no longer at Ready, or not in its
+    /// termination wait).
+    NotWaiting,
+}
+
 /// StopDeployment; `rollback` asks CodeDeploy to roll back (its `autoRollbackEnabled`).
-/// Returns CodeDeploy's status and message for the stop.
-pub async fn stop(aws: &Aws, id: &str, rollback: bool) -> Result<String, LiveError> {
+pub async fn stop(aws: &Aws, id: &str, rollback: bool) -> Result<Answer, LiveError> {
     let cd = aws_sdk_codedeploy::Client::new(&aws.sdk);
-    let out = cd
+    let sent = cd
         .stop_deployment()
         .deployment_id(id)
         .auto_rollback_enabled(rollback)
         .send()
-        .await
-        .map_err(|e| aws.error(AwsError::new("codedeploy:StopDeployment", &e, false)))?;
+        .await;
+    let out = match sent {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_deployment_already_completed_exception()) =>
+        {
+            return Ok(Answer::AlreadyCompleted)
+        }
+        Err(e) => return Err(aws.error(AwsError::new("codedeploy:StopDeployment", &e, false))),
+    };
     let status = out
         .status()
         .map(|s| s.as_str().to_string())
         .unwrap_or_default();
-    Ok(match out.status_message() {
+    Ok(Answer::Accepted(match out.status_message() {
         Some(m) if !m.is_empty() => format!("{status}: {m}"),
         _ => status,
-    })
+    }))
 }
 
 /// ContinueDeployment: from Ready (`termination_wait: false`, READY_WAIT) or out of the
@@ -605,9 +660,10 @@ pub async fn continue_deployment(
     aws: &Aws,
     id: &str,
     termination_wait: bool,
-) -> Result<(), LiveError> {
+) -> Result<Answer, LiveError> {
     let cd = aws_sdk_codedeploy::Client::new(&aws.sdk);
-    cd.continue_deployment()
+    let sent = cd
+        .continue_deployment()
         .deployment_id(id)
         .deployment_wait_type(if termination_wait {
             DeploymentWaitType::TerminationWait
@@ -615,9 +671,22 @@ pub async fn continue_deployment(
             DeploymentWaitType::ReadyWait
         })
         .send()
-        .await
-        .map_err(|e| aws.error(AwsError::new("codedeploy:ContinueDeployment", &e, false)))?;
-    Ok(())
+        .await;
+    match sent {
+        Ok(_) => Ok(Answer::Accepted(String::new())),
+        Err(e) => match e.as_service_error() {
+            Some(s) if s.is_deployment_already_completed_exception() => {
+                Ok(Answer::AlreadyCompleted)
+            }
+            Some(s)
+                if s.is_deployment_is_not_in_ready_state_exception()
+                    || s.is_invalid_deployment_status_exception() =>
+            {
+                Ok(Answer::NotWaiting)
+            }
+            _ => Err(aws.error(AwsError::new("codedeploy:ContinueDeployment", &e, false))),
+        },
+    }
 }
 
 /// A green task that stopped, as DescribeTasks shows it.
@@ -774,8 +843,10 @@ pub struct TestGateReport {
     pub failed: u64,
     pub versions: Vec<String>,
     /// `continued` (ContinueDeployment sent), `observed` (the group does not wait: nothing to
-    /// continue) or `stopped` (StopDeployment with rollback sent).
+    /// continue), `stopped` (StopDeployment with rollback sent: a request failed, or the probe
+    /// could not run) or `cut short` (the production gate stopped the deployment first).
     pub action: String,
+    pub records_file: Option<std::path::PathBuf>,
 }
 
 /// The end of a followed deployment.
@@ -784,8 +855,11 @@ pub struct Followed {
     pub report: DeploymentReport,
     pub last: Snapshot,
     pub diagnosis: Option<Diagnosis>,
+    /// The production probe's summary; `None` without `--probe`, or when it could not run.
     pub probe: Option<probe::Summary>,
     pub probe_records_file: Option<std::path::PathBuf>,
+    /// Why a requested production probe produced no summary.
+    pub probe_error: Option<String>,
     pub gate: Option<GateReport>,
     pub test_gate: Option<TestGateReport>,
     /// The watch ended before the deployment did (Ctrl-C, or the timeout).
@@ -794,9 +868,10 @@ pub struct Followed {
 }
 
 impl Followed {
-    /// The deployment succeeded and no probe failed beyond its limit.
+    /// The deployment succeeded, a requested probe ran, and it failed no more than its limit.
     pub fn passed(&self) -> bool {
         self.report.status == DeploymentStatus::Succeeded
+            && self.probe_error.is_none()
             && self.gate.as_ref().map_or(true, |g| g.failed <= g.limit)
     }
 }
@@ -815,6 +890,19 @@ pub fn test_point(snap: &Snapshot) -> bool {
         .any(|e| e.name == Event::AllowTestTraffic && e.status == EventStatus::Succeeded)
 }
 
+/// Checks, before anything is created or watched, that the probes can run (see
+/// [`probe::preflight`]): a gate that cannot start must not leave a deployment ungated.
+pub async fn preflight(opts: &FollowOptions) -> Result<(), LiveError> {
+    for (what, p) in [("--probe", &opts.probe), ("--test-probe", &opts.test_probe)] {
+        if let Some(p) = p {
+            probe::preflight(p)
+                .await
+                .map_err(|e| LiveError::Config(format!("{what} {}: {e}", p.url)))?;
+        }
+    }
+    Ok(())
+}
+
 /// Follows deployment `id` until it ends, the timeout passes or `interrupt` completes, with the
 /// gates of `opts`; each change goes to `on` as it is seen.
 pub async fn follow<I>(
@@ -828,35 +916,37 @@ pub async fn follow<I>(
 where
     I: Future<Output = ()>,
 {
+    preflight(opts).await?;
     let gate = opts.probe.as_ref().and_then(|p| p.gate.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<String>();
     let probe_fut = async {
         match &opts.probe {
-            Some(p) => Some(
-                probe::run_until(p, async {
+            Some(p) => {
+                let r = probe::run_until(p, async {
                     let _ = stop_rx.await;
                 })
-                .await,
-            ),
+                .await;
+                if let Err(e) = &r {
+                    // The watch stops the deployment: an ungated deployment is not what was asked.
+                    let _ = failed_tx.send(e.to_string());
+                }
+                Some(r)
+            }
             None => None,
         }
     };
     let watch_fut = async {
-        let r = watch(aws, id, opts, gate.as_ref(), interrupt, on).await;
+        let r = watch(aws, id, opts, gate.as_ref(), failed_rx, interrupt, on).await;
         let _ = stop_tx.send(());
         r
     };
     let (probed, watched) = tokio::join!(probe_fut, watch_fut);
     let w = watched?;
-    let (probe, probe_records_file) = match probed {
-        Some(Ok(p)) => (Some(p.summary), Some(p.records_path)),
-        Some(Err(e)) => {
-            on(&Change::Note {
-                text: format!("the probe could not run: {e}"),
-            });
-            (None, None)
-        }
-        None => (None, None),
+    let (probe, probe_records_file, probe_error) = match probed {
+        Some(Ok(p)) => (Some(p.summary), Some(p.records_path), None),
+        Some(Err(e)) => (None, None, Some(e.to_string())),
+        None => (None, None, None),
     };
     let last = w.last;
     let diagnosis = if matches!(
@@ -886,6 +976,7 @@ where
         diagnosis,
         probe,
         probe_records_file,
+        probe_error,
         gate: gate_report,
         test_gate: w.test_gate,
         interrupted: w.interrupted,
@@ -909,14 +1000,75 @@ pub fn report_of(last: &Snapshot, traffic: &[Weight], notes: &[String]) -> Deplo
         events: last.events.clone(),
         traffic: traffic.to_vec(),
         error: last.error.clone(),
-        rolled_back: last.rollback.is_some()
-            || (matches!(
-                last.status,
-                DeploymentStatus::Failed | DeploymentStatus::Stopped
-            ) && last.error.is_some()),
+        // Only what CodeDeploy says: a stop without rollback leaves green where it was.
+        rolled_back: last.rollback.is_some() || last.rollback_deployment.is_some(),
         start: last.create_unix_us.map(format_unix_us).unwrap_or_default(),
         end: last.complete_unix_us.map(format_unix_us),
         notes: notes.to_vec(),
+    }
+}
+
+/// Completes with the gate once it trips; never without one.
+async fn tripped(gate: Option<&FailureGate>) -> &FailureGate {
+    match gate {
+        Some(g) => {
+            g.tripped().await;
+            g
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Why the gate stopped the deployment, for the note.
+fn gate_reason(g: &FailureGate) -> String {
+    format!(
+        "probe gate: {} failed requests, over the limit of {}",
+        g.failed(),
+        g.limit()
+    )
+}
+
+/// The watch's state between polls.
+struct Watch<'a> {
+    aws: &'a Aws,
+    id: &'a str,
+    on: &'a (dyn Fn(&Change) + Sync),
+    traffic: Vec<Weight>,
+    notes: Vec<String>,
+    stop_sent: Option<u64>,
+    test_gate: Option<TestGateReport>,
+}
+
+impl Watch<'_> {
+    fn say(&mut self, text: String) {
+        (self.on)(&Change::Note { text: text.clone() });
+        self.notes.push(text);
+    }
+
+    /// StopDeployment with rollback, for `why`; keeps when it was sent. A deployment that had
+    /// already ended is a note, not an error: the next poll shows how it ended.
+    async fn stop(&mut self, why: String) -> Result<(), LiveError> {
+        let sent = now_unix_us();
+        let answer = stop(self.aws, self.id, true).await?;
+        self.stop_sent = Some(sent);
+        let text = match answer {
+            Answer::Accepted(r) => format!("{why}: StopDeployment with rollback sent ({r})"),
+            _ => format!("{why}: StopDeployment sent, but the deployment had already ended"),
+        };
+        self.say(text);
+        Ok(())
+    }
+
+    fn end(self, last: Snapshot, interrupted: bool, timed_out: bool) -> Watched {
+        Watched {
+            last,
+            traffic: self.traffic,
+            notes: self.notes,
+            stop_sent: self.stop_sent,
+            test_gate: self.test_gate,
+            interrupted,
+            timed_out,
+        }
     }
 }
 
@@ -935,6 +1087,7 @@ async fn watch<I>(
     id: &str,
     opts: &FollowOptions,
     gate: Option<&FailureGate>,
+    probe_failed: tokio::sync::oneshot::Receiver<String>,
     interrupt: I,
     on: &(dyn Fn(&Change) + Sync),
 ) -> Result<Watched, LiveError>
@@ -943,29 +1096,63 @@ where
 {
     let started = std::time::Instant::now();
     tokio::pin!(interrupt);
-    let mut prev: Option<Snapshot> = None;
-    let mut traffic: Vec<Weight> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
-    let mut stop_sent: Option<u64> = None;
-    let mut test_gate: Option<TestGateReport> = None;
-    let say = |notes: &mut Vec<String>, text: String| {
-        on(&Change::Note { text: text.clone() });
-        notes.push(text);
+    // Completes when the production probe could not run (never when it runs or is not asked).
+    let probe_failed = async {
+        match probe_failed.await {
+            Ok(why) => why,
+            Err(_) => std::future::pending().await,
+        }
     };
+    tokio::pin!(probe_failed);
+    let mut w = Watch {
+        aws,
+        id,
+        on,
+        traffic: Vec::new(),
+        notes: Vec::new(),
+        stop_sent: None,
+        test_gate: None,
+    };
+    let mut prev: Option<Snapshot> = None;
     loop {
-        let snap = tokio::select! {
-            s = snapshot(aws, id) => s?,
-            () = &mut interrupt => {
-                return Ok(Watched { last: prev.unwrap_or_else(|| empty(id)), traffic, notes, stop_sent, test_gate, interrupted: true, timed_out: false });
+        // The gate is armed until a stop was sent; it is raced against every wait below.
+        let armed = gate.filter(|_| w.stop_sent.is_none());
+        let polled = tokio::select! {
+            s = snapshot(aws, id) => s,
+            g = tripped(armed) => { w.stop(gate_reason(g)).await?; continue; }
+            why = &mut probe_failed, if w.stop_sent.is_none() => {
+                w.stop(format!("the probe could not run ({why})")).await?;
+                continue;
             }
+            () = &mut interrupt => {
+                return Ok(w.end(prev.unwrap_or_else(|| empty(id)), true, false));
+            }
+        };
+        let snap = match polled {
+            Ok(s) => s,
+            // While a gate guards the deployment, a poll that fails does not end the watch.
+            Err(e) if armed.is_some() && e.is_transient() => {
+                w.say(format!(
+                    "polling failed, trying again (the gate stays armed): {e}"
+                ));
+                tokio::select! {
+                    () = tokio::time::sleep(opts.interval) => {}
+                    g = tripped(armed) => w.stop(gate_reason(g)).await?,
+                    () = &mut interrupt => {
+                        return Ok(w.end(prev.unwrap_or_else(|| empty(id)), true, false));
+                    }
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         if let Some(label) = opts.probe.as_ref().and_then(|p| p.live_label.as_ref()) {
             label.set(snap.status_line());
         }
-        if let Some(w) = snap.green_weight() {
-            let pct = w.round().clamp(0.0, 100.0) as u8;
-            if traffic.last().map(|l| l.green_percent) != Some(pct) {
-                traffic.push(Weight {
+        if let Some(g) = snap.green_weight() {
+            let pct = g.round().clamp(0.0, 100.0) as u8;
+            if w.traffic.last().map(|l| l.green_percent) != Some(pct) {
+                w.traffic.push(Weight {
                     unix_us: now_unix_us(),
                     green_percent: pct,
                 });
@@ -975,109 +1162,95 @@ where
             on(&c);
         }
         if snap.status.is_final() {
-            return Ok(Watched {
-                last: snap,
-                traffic,
-                notes,
-                stop_sent,
-                test_gate,
-                interrupted: false,
-                timed_out: false,
-            });
+            return Ok(w.end(snap, false, false));
         }
-        if let (Some(tp), None, None) = (&opts.test_probe, &test_gate, stop_sent) {
+        if let (Some(tp), None, None) = (&opts.test_probe, &w.test_gate, w.stop_sent) {
             if test_point(&snap) {
                 let outcome = tokio::select! {
-                    o = probe::run_until(tp, std::future::pending::<()>()) => o,
-                    () = &mut interrupt => {
-                        return Ok(Watched { last: snap, traffic, notes, stop_sent, test_gate, interrupted: true, timed_out: false });
+                    o = probe::run_until(tp, std::future::pending::<()>()) => Some(o),
+                    g = tripped(armed) => {
+                        w.stop(gate_reason(g)).await?;
+                        None
                     }
+                    () = &mut interrupt => return Ok(w.end(snap, true, false)),
                 };
-                let outcome = match outcome {
-                    Ok(o) => o,
-                    Err(e) => {
-                        return Err(LiveError::Config(format!(
-                            "the test probe could not run: {e}"
-                        )))
-                    }
-                };
-                let s = &outcome.summary;
-                let versions: Vec<String> = s.versions.iter().map(|v| v.version.clone()).collect();
-                let action = if s.failed > 0 {
-                    say(&mut notes, format!(
-                        "test probe: {} of {} requests to {} failed: stopping the deployment with rollback",
-                        s.failed, s.total, tp.url
-                    ));
-                    let sent = now_unix_us();
-                    let r = stop(aws, id, true).await?;
-                    stop_sent = Some(sent);
-                    say(&mut notes, format!("StopDeployment sent: {r}"));
-                    "stopped"
-                } else if snap.status == DeploymentStatus::Ready {
-                    continue_deployment(aws, id, false).await?;
-                    say(&mut notes, format!(
-                        "test probe: {} requests to {} answered {} with no failure: ContinueDeployment sent",
-                        s.total, tp.url, versions.join(", ")
-                    ));
-                    "continued"
-                } else {
-                    say(
-                        &mut notes,
-                        format!(
-                            "test probe: {} requests to {} answered {} with no failure",
-                            s.total,
-                            tp.url,
-                            versions.join(", ")
-                        ),
-                    );
-                    "observed"
-                };
-                test_gate = Some(TestGateReport {
+                let report = |requests, failed, versions, action: &str, file| TestGateReport {
                     url: tp.url.clone(),
-                    requests: s.total,
-                    failed: s.failed,
+                    requests,
+                    failed,
                     versions,
                     action: action.into(),
+                    records_file: file,
+                };
+                w.test_gate = Some(match outcome {
+                    None => report(0, 0, Vec::new(), "cut short", None),
+                    Some(Err(e)) => {
+                        w.stop(format!("the test probe could not run ({e})"))
+                            .await?;
+                        report(0, 0, Vec::new(), "stopped", None)
+                    }
+                    Some(Ok(o)) => {
+                        let s = &o.summary;
+                        let versions: Vec<String> =
+                            s.versions.iter().map(|v| v.version.clone()).collect();
+                        let file = Some(o.records_path.clone());
+                        let answered = format!(
+                            "test probe: {} requests to {} answered {}",
+                            s.total,
+                            tp.url,
+                            if versions.is_empty() {
+                                "no version".into()
+                            } else {
+                                versions.join(", ")
+                            }
+                        );
+                        if s.failed > 0 {
+                            w.stop(format!("{answered}; {} failed", s.failed)).await?;
+                            report(s.total, s.failed, versions, "stopped", file)
+                        } else if let Some(g) = gate.filter(|g| g.tripped_at().is_some()) {
+                            // The production gate tripped as the test probe ended: never continue.
+                            if w.stop_sent.is_none() {
+                                w.stop(gate_reason(g)).await?;
+                            }
+                            report(s.total, s.failed, versions, "cut short", file)
+                        } else if snap.status == DeploymentStatus::Ready {
+                            match continue_deployment(aws, id, false).await? {
+                                Answer::Accepted(_) => {
+                                    w.say(format!("{answered} with no failure: ContinueDeployment sent"));
+                                }
+                                _ => w.say(format!(
+                                    "{answered} with no failure, but the deployment was no longer waiting at Ready"
+                                )),
+                            }
+                            report(s.total, s.failed, versions, "continued", file)
+                        } else {
+                            w.say(format!("{answered} with no failure"));
+                            report(s.total, s.failed, versions, "observed", file)
+                        }
+                    }
                 });
                 prev = Some(snap);
                 continue;
             }
         }
         if started.elapsed() + opts.interval > opts.timeout {
-            say(
-                &mut notes,
-                format!(
-                    "deployment {id} is still {} after {}s (--timeout): it goes on in AWS",
-                    snap.status.as_str(),
-                    opts.timeout.as_secs()
-                ),
-            );
-            return Ok(Watched {
-                last: snap,
-                traffic,
-                notes,
-                stop_sent,
-                test_gate,
-                interrupted: false,
-                timed_out: true,
-            });
+            w.say(format!(
+                "deployment {id} is still {} after {}s (--timeout): it goes on in AWS",
+                snap.status.as_str(),
+                opts.timeout.as_secs()
+            ));
+            return Ok(w.end(snap, false, true));
         }
         prev = Some(snap);
-        let armed = gate.filter(|_| stop_sent.is_none());
         tokio::select! {
             () = tokio::time::sleep(opts.interval) => {}
-            g = async { match armed { Some(g) => { g.tripped().await; g } None => std::future::pending().await } } => {
-                let sent = now_unix_us();
-                let r = stop(aws, id, true).await?;
-                stop_sent = Some(sent);
-                say(&mut notes, format!(
-                    "probe gate: {} failed requests, over the limit of {}: StopDeployment with rollback sent ({r})",
-                    g.failed(), g.limit()
-                ));
+            g = tripped(armed) => w.stop(gate_reason(g)).await?,
+            why = &mut probe_failed, if w.stop_sent.is_none() => {
+                w.stop(format!("the probe could not run ({why})")).await?;
             }
             () = &mut interrupt => {
                 let last = prev.take().unwrap_or_else(|| empty(id));
-                return Ok(Watched { last, traffic, notes, stop_sent, test_gate, interrupted: true, timed_out: false });
+                return Ok(w.end(last, true, false));
             }
         }
     }
@@ -1097,6 +1270,7 @@ fn empty(id: &str) -> Snapshot {
         overview: None,
         error: None,
         rollback: None,
+        rollback_deployment: None,
         waits_at_ready: false,
         create_unix_us: None,
         complete_unix_us: None,
@@ -1161,6 +1335,43 @@ mod tests {
                 .build(),
         )
         .build()
+    }
+
+    #[test]
+    fn the_task_definition_is_found_after_other_arns() {
+        let spec = "Hooks:\n  - BeforeInstall: arn:aws:lambda:us-east-1:1:function:check\nResources:\n  - TargetService:\n      Properties:\n        TaskDefinition: arn:aws:ecs:us-east-1:1:task-definition/app:3\n";
+        assert_eq!(
+            task_definition_in(spec).as_deref(),
+            Some("arn:aws:ecs:us-east-1:1:task-definition/app:3")
+        );
+    }
+
+    #[test]
+    fn a_stop_without_rollback_is_not_called_rolled_back() {
+        use aws_sdk_codedeploy::types::{ErrorCode, ErrorInformation, RollbackInfo};
+        let stopped = |rollback: Option<RollbackInfo>| {
+            DeploymentInfo::builder()
+                .deployment_id("d-ABCDEFGHI")
+                .status(S::Stopped)
+                .error_information(
+                    ErrorInformation::builder()
+                        .code(ErrorCode::ManualStop)
+                        .message("stopped")
+                        .build(),
+                )
+                .set_rollback_info(rollback)
+                .build()
+        };
+        let s = Snapshot::from_parts(&stopped(None), None);
+        assert!(!report_of(&s, &[], &[]).rolled_back);
+        let rolled = stopped(Some(
+            RollbackInfo::builder()
+                .rollback_deployment_id("d-ROLLBACK1")
+                .build(),
+        ));
+        let s = Snapshot::from_parts(&rolled, None);
+        assert!(report_of(&s, &[], &[]).rolled_back);
+        assert_eq!(s.rollback_deployment.as_deref(), Some("d-ROLLBACK1"));
     }
 
     #[test]

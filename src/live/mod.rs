@@ -51,6 +51,11 @@ pub enum LiveError {
 }
 
 impl LiveError {
+    /// A failure the next call may not have: still throttled after the retries, or no answer.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LiveError::Aws { error, .. } if matches!(error.kind, Kind::Throttled | Kind::Unreachable))
+    }
+
     pub fn exit(&self) -> Exit {
         match self {
             LiveError::Aws { error, .. } => match error.kind {

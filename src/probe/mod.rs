@@ -326,6 +326,21 @@ pub fn check_url(url: &str) -> Result<(), ProbeError> {
     http::Target::parse(url).map(|_| ())
 }
 
+/// Everything a run checks before its first request, without sending one: the options, the URL,
+/// the host's address, and a results directory a file can be created in. A deployment gated by
+/// a probe calls this before it starts, so a probe that cannot run never leaves it ungated.
+pub async fn preflight(opts: &ProbeOptions) -> Result<(), ProbeError> {
+    opts.validate()?;
+    http::Target::parse(&opts.url)?.resolve().await?;
+    let fail = |source| ProbeError::ResultsDir {
+        path: opts.results_dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&opts.results_dir).map_err(fail)?;
+    tempfile::tempfile_in(&opts.results_dir).map_err(fail)?;
+    Ok(())
+}
+
 /// Runs a probe until its duration ends, `until_version` is stable, or Ctrl-C.
 ///
 /// Listening for Ctrl-C replaces the default SIGINT handling for the rest of the process (a

@@ -164,8 +164,16 @@ fn deploy_registers_the_filled_task_definition_and_creates_the_deployment() {
 }
 
 #[test]
-fn a_missing_application_or_group_is_one_line_and_registers_nothing_more() {
+fn a_missing_application_or_group_is_one_line_and_registers_nothing() {
     let (sb, app, group) = world();
+    // A family of its own, so the count below is this test's alone.
+    let family = unique("fam");
+    sb.replace(
+        "out/taskdef.json",
+        "\"family\": \"sample-app\"",
+        &format!("\"family\": \"{family}\""),
+    );
+    assert!(sb.read("out/taskdef.json").contains(&family));
     let r = sb.run(&[
         "deploy",
         "--no-wait",
@@ -197,6 +205,15 @@ fn a_missing_application_or_group_is_one_line_and_registers_nothing_more() {
         r.stderr
             .contains("CodeDeploy deployment group `no-such-group` does not exist"),
         "{r:?}"
+    );
+    let t = aws_json(
+        &sb,
+        &["ecs", "list-task-definitions", "--family-prefix", &family],
+    );
+    assert_eq!(
+        t["taskDefinitionArns"].as_array().map(Vec::len),
+        Some(0),
+        "{t}"
     );
     let l = aws_json(
         &sb,

@@ -173,6 +173,7 @@ async fn a_failed_hook_shows_its_diagnostics_the_service_events_and_the_stopped_
     let r = &f.report;
     assert_eq!(r.status, DeploymentStatus::Failed);
     assert!(r.rolled_back);
+    assert_eq!(f.last.rollback_deployment.as_deref(), Some("d-ROLLBACK1"));
     assert!(!f.passed());
     let e = r.error.as_ref().expect("error");
     assert_eq!(e.code, "HOOK_EXECUTION_FAILURE");
@@ -405,6 +406,7 @@ const APPSPEC: &str = "version: 0.0\nResources:\n  - TargetService:\n      Type:
 #[tokio::test]
 async fn create_sends_the_appspec_with_the_new_arn_and_this_deployments_config() {
     let replay = Replay::new([
+        ok("GetDeploymentGroup", "get-deployment-group.json"),
         ok(
             "RegisterTaskDefinition",
             "ecs-register-task-definition.json",
@@ -422,7 +424,7 @@ async fn create_sends_the_appspec_with_the_new_arn_and_this_deployments_config()
     assert_eq!(c.deployment_id, ID);
     let arn = "arn:aws:ecs:us-east-1:111122223333:task-definition/sample-app:8";
     assert_eq!(c.task_definition_arn, arn);
-    let body = replay.body(1);
+    let body = replay.body(2);
     assert_eq!(body["applicationName"], "cutover-demo");
     assert_eq!(body["deploymentGroupName"], "cutover-demo");
     assert_eq!(
@@ -444,6 +446,7 @@ async fn create_sends_the_appspec_with_the_new_arn_and_this_deployments_config()
 #[tokio::test]
 async fn a_missing_permission_is_one_line_naming_the_action_to_allow() {
     let replay = Replay::new([
+        ok("GetDeploymentGroup", "get-deployment-group.json"),
         ok(
             "RegisterTaskDefinition",
             "ecs-register-task-definition.json",
@@ -470,4 +473,103 @@ async fn a_missing_permission_is_one_line_naming_the_action_to_allow() {
         "{text}"
     );
     assert_eq!(e.exit(), cutover::output::Exit::Usage);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_production_gate_cuts_the_test_probe_short_and_nothing_is_continued() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(|_| Reply::Bytes(version("0.0.2"))).await;
+    let replay = Replay::new(
+        poll(
+            "get-deployment-ready.json",
+            "get-deployment-target-test-traffic.json",
+        )
+        .into_iter()
+        .chain([ok("StopDeployment", "stop-deployment.json")])
+        .chain(poll(
+            "get-deployment-ready-stopped.json",
+            "get-deployment-target-stopped.json",
+        ))
+        .chain([
+            ok("DescribeServices", "ecs-describe-services.json"),
+            ok("ListTasks", "ecs-list-tasks.json"),
+            ok("DescribeTasks", "ecs-describe-tasks.json"),
+        ]),
+    );
+    let mut opts = options(Duration::from_secs(60));
+    // Production fails at once; the test listener answers well, for a whole minute.
+    let mut p = probe_options(&dead_url(), dir.path());
+    p.gate = Some(FailureGate::new(0));
+    opts.probe = Some(p);
+    let mut t = probe_options(&server.url(), dir.path());
+    t.duration = Some(Duration::from_secs(60));
+    opts.test_probe = Some(t);
+    let (f, _) = follow(&replay, &opts).await;
+    replay.assert_called_in_order();
+    assert_eq!(replay.index_of("ContinueDeployment"), None);
+    assert_eq!(
+        replay.body(3),
+        json!({"deploymentId": ID, "autoRollbackEnabled": true})
+    );
+    assert_eq!(f.test_gate.as_ref().unwrap().action, "cut short");
+    assert_eq!(f.report.status, DeploymentStatus::Stopped);
+    assert!(!f.passed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_that_comes_too_late_is_a_note_and_the_watch_sees_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let replay = Replay::new(
+        poll(
+            "get-deployment-in-progress.json",
+            "get-deployment-target-canary-10.json",
+        )
+        .into_iter()
+        .chain([err("StopDeployment", "deployment-already-completed.json")])
+        .chain(poll(
+            "get-deployment-succeeded.json",
+            "get-deployment-target-succeeded.json",
+        )),
+    );
+    let mut opts = options(Duration::from_secs(60));
+    let mut p = probe_options(&dead_url(), dir.path());
+    p.gate = Some(FailureGate::new(0));
+    opts.probe = Some(p);
+    let (f, seen) = follow(&replay, &opts).await;
+    replay.assert_called_in_order();
+    assert_eq!(f.report.status, DeploymentStatus::Succeeded);
+    assert!(
+        seen.iter().any(|c| c.text().contains("had already ended")),
+        "{seen:?}"
+    );
+    assert!(!f.passed(), "the probe failed beyond its limit");
+}
+
+#[tokio::test]
+async fn a_probe_that_cannot_run_is_refused_before_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let replay = Replay::new([]);
+    let mut opts = options(Duration::from_millis(1));
+    let mut p = probe_options("http://127.0.0.1:9/version", &file);
+    p.gate = Some(FailureGate::new(0));
+    opts.probe = Some(p);
+    let e = deployment::follow(
+        &replay.aws(),
+        &group(),
+        ID,
+        &opts,
+        std::future::pending(),
+        &|_| {},
+    )
+    .await
+    .expect_err("refused");
+    assert!(
+        e.to_string()
+            .starts_with("--probe http://127.0.0.1:9/version: "),
+        "{e}"
+    );
+    assert_eq!(e.exit(), cutover::output::Exit::Usage);
+    assert!(replay.operations().is_empty());
 }
