@@ -88,6 +88,70 @@ pub enum PipelineError {
     Shape { file: String, why: String },
     #[error("git: {0}")]
     Git(String),
+    #[error("the pipeline's lock `{}`", path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a push means to the pipeline, from the declaration's V2 triggers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushDecision {
+    /// The push triggers an execution of `commit`; the execution's trigger reads `push REF`.
+    Run { commit: String, trigger: String },
+    /// No trigger matched: nothing runs, for this reason.
+    Skip(String),
+}
+
+/// Decides a push of `refname` from `old` to `new` in `inputs.repo` (a git hook's `push REF OLD
+/// NEW`): the files it changed (all of the commit's for a new ref) against the declaration's
+/// trigger filters, as CodePipeline does.
+pub fn decide_push(
+    inputs: &Inputs,
+    refname: &str,
+    old: &str,
+    new: &str,
+) -> Result<PushDecision, PipelineError> {
+    let files = if old.bytes().all(|b| b == b'0') {
+        git(&inputs.repo, &["ls-tree", "-r", "--name-only", new])?
+    } else {
+        git(&inputs.repo, &["diff", "--name-only", old, new])?
+    };
+    let files: Vec<String> = files.lines().map(str::to_string).collect();
+    let decl = filled_declaration(inputs)?;
+    Ok(match push_matches(&decl, refname, &files) {
+        Ok(()) => PushDecision::Run {
+            commit: new.to_string(),
+            trigger: format!("push {refname}"),
+        },
+        Err(why) => PushDecision::Skip(why),
+    })
+}
+
+/// The pipeline's QUEUED mode, as the template declares: one execution at a time on this
+/// machine. Takes the lock in `state_dir` (calling `on_wait` once when another execution holds
+/// it, then waiting); the lock is held until the returned file is dropped.
+pub fn queue(state_dir: &Path, on_wait: impl FnOnce()) -> Result<std::fs::File, PipelineError> {
+    let path = state_dir.join("pipeline.lock");
+    let fail = |source| PipelineError::Lock {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(state_dir).map_err(fail)?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(fail)?;
+    use rustix::fs::{flock, FlockOperation};
+    if flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err() {
+        on_wait();
+        flock(&lock, FlockOperation::LockExclusive).map_err(|e| fail(e.into()))?;
+    }
+    Ok(lock)
 }
 
 /// Every `${NAME}` of `text`.
@@ -112,10 +176,14 @@ fn placeholders(text: &str) -> Vec<String> {
 }
 
 fn git(repo: &Path, args: &[&str]) -> Result<String, PipelineError> {
+    // A push runs this from a git hook, whose GIT_DIR would win over `-C`.
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(repo)
         .args(args)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
         .output()
         .map_err(|e| PipelineError::Git(format!("cannot run git: {e}")))?;
     if out.status.success() {

@@ -217,61 +217,44 @@ fn pipeline_cmd(ctx: &Ctx, args: &crate::cli::LocalPipelineArgs) -> Result<Exit,
             }
         }
     }
-    let mut trigger = "manual".to_string();
-    let mut reference = args.reference.clone().unwrap_or_else(|| "HEAD".into());
     let mut inputs = crate::local_pipeline::Inputs {
         repo: source_repo.clone(),
-        reference: reference.clone(),
+        reference: args.reference.clone().unwrap_or_else(|| "HEAD".into()),
         declaration: s.declaration.clone(),
         codebuild: s.codebuild.clone(),
         variables: s.variables.clone(),
         work,
         engine: s.engine.clone(),
         exe,
-        trigger: trigger.clone(),
+        trigger: "manual".to_string(),
     };
     // A push: the declaration's trigger filters decide, on the pushed ref and changed files.
     if let Some(t) = &args.trigger {
         let parts: Vec<&str> = t.split_whitespace().collect();
         if let ["push", refname, old, new] = parts.as_slice() {
-            let files = if old.bytes().all(|b| b == b'0') {
-                git_in(&source_repo, &["ls-tree", "-r", "--name-only", new])?
-            } else {
-                git_in(&source_repo, &["diff", "--name-only", old, new])?
-            };
-            let files: Vec<String> = files.lines().map(str::to_string).collect();
-            let decl = crate::local_pipeline::filled_declaration(&inputs)
-                .map_err(|e| Failure::usage(anyhow::Error::new(e)))?;
-            if let Err(why) = crate::local_pipeline::push_matches(&decl, refname, &files) {
-                crate::say!(
-                    "pipeline  push of {refname}: no trigger matched ({why}); nothing runs"
-                );
-                return Ok(Exit::Ok);
+            match crate::local_pipeline::decide_push(&inputs, refname, old, new)
+                .map_err(|e| Failure::usage(anyhow::Error::new(e)))?
+            {
+                crate::local_pipeline::PushDecision::Skip(why) => {
+                    crate::say!(
+                        "pipeline  push of {refname}: no trigger matched ({why}); nothing runs"
+                    );
+                    return Ok(Exit::Ok);
+                }
+                crate::local_pipeline::PushDecision::Run { commit, trigger } => {
+                    inputs.trigger = trigger;
+                    inputs.reference = commit;
+                }
             }
-            trigger = format!("push {refname}");
-            reference = (*new).to_string();
         }
-        inputs.trigger = trigger.clone();
-        inputs.reference = reference.clone();
-    }
-    // QUEUED, as the template declares: one execution at a time, later ones wait.
-    let lock_dir = s.engine.state_dir.clone();
-    std::fs::create_dir_all(&lock_dir)
-        .map_err(|e| Failure::usage(anyhow!("creating `{}`: {e}", lock_dir.display())))?;
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(lock_dir.join("pipeline.lock"))
-        .map_err(|e| Failure::usage(anyhow!("the pipeline's lock: {e}")))?;
-    if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
-        if !ctx.quiet {
-            eprintln!("pipeline  queued: waiting for the execution before this one");
-        }
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| Failure::external(anyhow!("waiting for the pipeline's lock: {e}")))?;
     }
     let quiet = ctx.quiet;
+    let _queued = crate::local_pipeline::queue(&s.engine.state_dir, || {
+        if !quiet {
+            eprintln!("pipeline  queued: waiting for the execution before this one");
+        }
+    })
+    .map_err(|e| Failure::external(anyhow::Error::new(e)))?;
     // Also into the execution's progress file, which `local pipeline --watch` follows.
     let _ = std::fs::create_dir_all(&inputs.work);
     let file = std::sync::Mutex::new(
