@@ -554,7 +554,27 @@ pub struct DeployCreateArgs {
     pub poll: WatchArgs,
 
     #[command(flatten)]
+    pub mode: ModeArgs,
+
+    #[command(flatten)]
     pub settings: SettingsArgs,
+}
+
+/// Which deployment path the service uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeployMode {
+    /// CodeDeploy blue/green (deployment controller CODE_DEPLOY): CreateDeployment on the group
+    Codedeploy,
+    /// ECS-native blue/green, linear or canary (deployment controller ECS): UpdateService
+    EcsNative,
+}
+
+/// The deployment path, for the deploy commands.
+#[derive(Debug, Clone, Args)]
+pub struct ModeArgs {
+    /// The deployment path [default: codedeploy; a given ID's form decides for watch, stop and continue]
+    #[arg(long, env = ev::DEPLOY_MODE, value_enum)]
+    pub mode: Option<DeployMode>,
 }
 
 /// The probes that watch a deployment.
@@ -587,7 +607,7 @@ pub struct GateArgs {
 
 #[derive(Debug, Args)]
 pub struct DeployWatchArgs {
-    /// The deployment ID (d-XXXXXXXXX) [default: the group's newest]
+    /// The deployment ID (d-XXXXXXXXX), or an ECS service deployment ARN [default: the newest]
     #[arg(value_name = "DEPLOYMENT_ID", conflicts_with = "latest")]
     pub id: Option<String>,
 
@@ -600,6 +620,9 @@ pub struct DeployWatchArgs {
 
     #[command(flatten)]
     pub poll: WatchArgs,
+
+    #[command(flatten)]
+    pub mode: ModeArgs,
 
     #[command(flatten)]
     pub settings: SettingsArgs,
@@ -616,6 +639,9 @@ pub struct DeployStopArgs {
     pub no_rollback: bool,
 
     #[command(flatten)]
+    pub mode: ModeArgs,
+
+    #[command(flatten)]
     pub settings: SettingsArgs,
 }
 
@@ -628,6 +654,9 @@ pub struct DeployContinueArgs {
     /// End the termination wait (blue is terminated now) instead of the wait at Ready
     #[arg(long)]
     pub traffic_wait: bool,
+
+    #[command(flatten)]
+    pub mode: ModeArgs,
 
     #[command(flatten)]
     pub settings: SettingsArgs,

@@ -2,6 +2,8 @@
 
 pub const CONFIG: &str = "CUTOVER_CONFIG";
 pub const OUTPUT: &str = "CUTOVER_OUTPUT";
+/// `cutover deploy --mode`: codedeploy or ecs-native.
+pub const DEPLOY_MODE: &str = "CUTOVER_DEPLOY_MODE";
 pub const OUT_DIR: &str = "CUTOVER_OUT";
 pub const TASKDEF: &str = "CUTOVER_TASKDEF";
 pub const IMAGE: &str = "CUTOVER_IMAGE";

@@ -6,10 +6,13 @@ use anyhow::anyhow;
 
 use super::{follow_and_print, resolve_live, Ctx, Sink};
 use crate::cli::{
-    DeployArgs, DeployCommand, DeployContinueArgs, DeployCreateArgs, DeployStopArgs,
-    DeployWatchArgs, GateArgs, WatchArgs,
+    DeployArgs, DeployCommand, DeployContinueArgs, DeployCreateArgs, DeployMode, DeployStopArgs,
+    DeployWatchArgs, GateArgs, ModeArgs, WatchArgs,
 };
-use crate::live::deployment::{self, Answer, Change, CreateOptions, FollowOptions, Group};
+use crate::live::deployment::{
+    self, Answer, Change, CreateOptions, Deployment, FollowOptions, Group,
+};
+use crate::live::native;
 use crate::live::{Aws, LiveError};
 use crate::output::{print_json, print_json_line, Exit, Failure, OutputFormat};
 use crate::probe::{FailureGate, ProbeOptions};
@@ -44,9 +47,54 @@ fn group(s: &Settings) -> Result<Group, Failure> {
     })
 }
 
+/// The deployment path: the flag, else the given ID's form, else CodeDeploy.
+fn mode_of(args: &ModeArgs, id: Option<&str>) -> DeployMode {
+    match (args.mode, id.map(Deployment::parse)) {
+        (Some(m), _) => m,
+        (None, Some(Deployment::Native(_))) => DeployMode::EcsNative,
+        _ => DeployMode::Codedeploy,
+    }
+}
+
+/// The configured cluster and service (ECS-native deployments go to the service itself).
+fn cluster_service(s: &Settings) -> Result<(String, String), Failure> {
+    let cluster = crate::live::require(
+        s.cluster.as_deref(),
+        "ECS cluster",
+        "set [service] cluster in cutover.toml or pass --cluster",
+    )?;
+    let service = crate::live::require(
+        s.service.as_deref(),
+        "ECS service",
+        "set [service] service in cutover.toml or pass --service",
+    )?;
+    Ok((cluster.to_string(), service.to_string()))
+}
+
+/// The group for the diagnosis of a native deployment: no CodeDeploy names, the service's.
+fn service_only(s: &Settings) -> Group {
+    Group {
+        application: String::new(),
+        deployment_group: String::new(),
+        cluster: s.cluster.clone(),
+        service: s.service.clone(),
+    }
+}
+
 fn create_cmd(ctx: &Ctx, args: &DeployCreateArgs) -> Result<Exit, Failure> {
     let s = resolve_live(ctx, &args.settings, None)?;
-    let group = group(&s)?;
+    let mode = mode_of(&args.mode, None);
+    let (group, service) = match mode {
+        DeployMode::Codedeploy => (group(&s)?, None),
+        DeployMode::EcsNative => {
+            if args.deployment_config.is_some() {
+                return Err(Failure::usage(anyhow!(
+                    "--deployment-config names a CodeDeploy configuration; an ECS-native service deploys with its own strategy\n  hint: change the service's deploymentConfiguration (strategy, bake time), or drop the flag"
+                )));
+            }
+            (service_only(&s), Some(cluster_service(&s)?))
+        }
+    };
     let follow = follow_options(ctx, &args.gates, &args.poll)?;
     // As the Deploy stage would: an invalid set is refused before anything is registered.
     let (set, shown) = super::artifacts::read_valid_set(ctx, args.artifacts.as_deref())?;
@@ -60,20 +108,30 @@ fn create_cmd(ctx: &Ctx, args: &DeployCreateArgs) -> Result<Exit, Failure> {
         // A probe that cannot run is found before anything is created.
         deployment::preflight(&follow).await?;
         let aws = Aws::load(&s).await?;
-        let created =
-            deployment::create(&aws, &group, &rev.taskdef, &rev.appspec_text, &opts).await?;
+        let created = match &service {
+            None => {
+                deployment::create(&aws, &group, &rev.taskdef, &rev.appspec_text, &opts).await?
+            }
+            Some((cluster, svc)) => native::create(&aws, cluster, svc, &rev.taskdef).await?,
+        };
         if !ctx.quiet {
             eprintln!("deploy: registered {}", created.task_definition_arn);
-            eprintln!(
-                "deploy: created deployment {} in {}/{}{}",
-                created.deployment_id,
-                group.application,
-                group.deployment_group,
-                opts.deployment_config
-                    .as_deref()
-                    .map(|c| format!(" with {c}"))
-                    .unwrap_or_default()
-            );
+            match &service {
+                None => eprintln!(
+                    "deploy: created deployment {} in {}/{}{}",
+                    created.deployment_id,
+                    group.application,
+                    group.deployment_group,
+                    opts.deployment_config
+                        .as_deref()
+                        .map(|c| format!(" with {c}"))
+                        .unwrap_or_default()
+                ),
+                Some((cluster, svc)) => eprintln!(
+                    "deploy: updated service {cluster}/{svc}: service deployment {}",
+                    created.deployment_id
+                ),
+            }
         }
         if args.no_wait {
             match ctx.output {
@@ -103,12 +161,21 @@ fn create_cmd(ctx: &Ctx, args: &DeployCreateArgs) -> Result<Exit, Failure> {
 fn watch_cmd(ctx: &Ctx, args: &DeployWatchArgs) -> Result<Exit, Failure> {
     let s = resolve_live(ctx, &args.settings, None)?;
     let follow = follow_options(ctx, &args.gates, &args.poll)?;
-    let group = group_for_id(&s, args.id.as_deref())?;
+    let mode = mode_of(&args.mode, args.id.as_deref());
+    let group = match mode {
+        DeployMode::Codedeploy => group_for_id(&s, args.id.as_deref())?,
+        DeployMode::EcsNative => service_only(&s),
+    };
+    let service = match (mode, &args.id) {
+        (DeployMode::EcsNative, None) => Some(cluster_service(&s)?),
+        _ => None,
+    };
     ctx.block_on(async {
         let aws = Aws::load(&s).await?;
-        let id = match &args.id {
-            Some(id) => id.clone(),
-            None => deployment::latest(&aws, &group, false).await?,
+        let id = match (&args.id, &service) {
+            (Some(id), _) => id.clone(),
+            (None, Some((cluster, svc))) => native::latest(&aws, cluster, svc, false).await?,
+            (None, None) => deployment::latest(&aws, &group, false).await?,
         };
         follow_and_print(ctx, &aws, &group, &id, &follow, Sink::Stdout).await
     })
@@ -120,56 +187,87 @@ fn watch_cmd(ctx: &Ctx, args: &DeployWatchArgs) -> Result<Exit, Failure> {
 fn group_for_id(s: &Settings, id: Option<&str>) -> Result<Group, Failure> {
     match (group(s), id) {
         (Ok(g), _) => Ok(g),
-        (Err(_), Some(_)) => Ok(Group {
-            application: String::new(),
-            deployment_group: String::new(),
-            cluster: s.cluster.clone(),
-            service: s.service.clone(),
-        }),
+        (Err(_), Some(_)) => Ok(service_only(s)),
         (Err(e), None) => Err(e),
     }
 }
 
+/// The deployment a stop or continue acts on: the given one, else the newest running one.
+fn running_or_given(
+    ctx: &Ctx,
+    s: &Settings,
+    mode: &ModeArgs,
+    id: Option<&str>,
+) -> Result<Deployment, Failure> {
+    if let Some(id) = id {
+        return Ok(match mode_of(mode, Some(id)) {
+            DeployMode::EcsNative => Deployment::Native(id.to_string()),
+            DeployMode::Codedeploy => Deployment::CodeDeploy(id.to_string()),
+        });
+    }
+    let mode = mode_of(mode, None);
+    let group = match mode {
+        DeployMode::Codedeploy => group(s)?,
+        DeployMode::EcsNative => service_only(s),
+    };
+    let service = match mode {
+        DeployMode::Codedeploy => None,
+        DeployMode::EcsNative => Some(cluster_service(s)?),
+    };
+    ctx.block_on(async {
+        let aws = Aws::load(s).await?;
+        match &service {
+            None => deployment::latest(&aws, &group, true)
+                .await
+                .map(Deployment::CodeDeploy),
+            Some((cluster, svc)) => native::latest(&aws, cluster, svc, true)
+                .await
+                .map(Deployment::Native),
+        }
+    })
+    .map_err(Failure::from)
+}
+
 fn stop_cmd(ctx: &Ctx, args: &DeployStopArgs) -> Result<Exit, Failure> {
     let s = resolve_live(ctx, &args.settings, None)?;
-    let group = group_for_id(&s, args.id.as_deref())?;
+    let target = running_or_given(ctx, &s, &args.mode, args.id.as_deref())?;
+    let rollback = !args.no_rollback;
     ctx.block_on(async {
         let aws = Aws::load(&s).await?;
-        let id = running_or_given(&aws, &group, args.id.as_deref()).await?;
-        let answer = deployment::stop(&aws, &id, !args.no_rollback).await?;
-        Ok::<_, LiveError>(print_action(
-            ctx,
-            &id,
-            "StopDeployment",
-            &answer,
-            !args.no_rollback,
-        ))
+        let answer = target.stop(&aws, rollback).await?;
+        let call = target.calls().0;
+        Ok::<_, LiveError>(print_action(ctx, target.id(), call, &answer, rollback))
     })
     .map_err(Failure::from)
 }
 
 fn continue_cmd(ctx: &Ctx, args: &DeployContinueArgs) -> Result<Exit, Failure> {
     let s = resolve_live(ctx, &args.settings, None)?;
-    let group = group_for_id(&s, args.id.as_deref())?;
+    let target = running_or_given(ctx, &s, &args.mode, args.id.as_deref())?;
     ctx.block_on(async {
         let aws = Aws::load(&s).await?;
-        let id = running_or_given(&aws, &group, args.id.as_deref()).await?;
-        let answer = deployment::continue_deployment(&aws, &id, args.traffic_wait).await?;
-        let what = if args.traffic_wait {
-            "ContinueDeployment TERMINATION_WAIT"
-        } else {
-            "ContinueDeployment READY_WAIT"
+        let (answer, what) = match (&target, args.traffic_wait) {
+            (Deployment::CodeDeploy(id), true) => (
+                deployment::continue_deployment(&aws, id, true).await?,
+                "ContinueDeployment TERMINATION_WAIT",
+            ),
+            (Deployment::CodeDeploy(id), false) => (
+                deployment::continue_deployment(&aws, id, false).await?,
+                "ContinueDeployment READY_WAIT",
+            ),
+            (Deployment::Native(_), true) => {
+                return Err(LiveError::Config(
+                    "--traffic-wait ends CodeDeploy's termination wait; an ECS-native deployment's bake time cannot be cut short\n  hint: drop --traffic-wait to continue a hook waiting for an action".into(),
+                ))
+            }
+            (Deployment::Native(arn), false) => (
+                native::continue_deployment(&aws, arn).await?,
+                "ContinueServiceDeployment CONTINUE",
+            ),
         };
-        Ok::<_, LiveError>(print_action(ctx, &id, what, &answer, false))
+        Ok::<_, LiveError>(print_action(ctx, target.id(), what, &answer, false))
     })
     .map_err(Failure::from)
-}
-
-async fn running_or_given(aws: &Aws, group: &Group, id: Option<&str>) -> Result<String, LiveError> {
-    match id {
-        Some(id) => Ok(id.to_string()),
-        None => deployment::latest(aws, group, true).await,
-    }
 }
 
 /// Prints what StopDeployment or ContinueDeployment answered: 0 accepted, 1 nothing to do.

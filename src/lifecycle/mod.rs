@@ -60,6 +60,23 @@ impl Event {
         }
     }
 
+    /// The event an ECS-native deployment's lifecycle stage falls in: the two models share the
+    /// events, ECS has no stage for BeforeAllowTraffic, and its bake time and clean-up are the
+    /// termination of blue.
+    pub fn from_ecs_stage(stage: &str) -> Option<Event> {
+        Some(match stage {
+            "RECONCILE_SERVICE" | "PRE_SCALE_UP" => Event::BeforeInstall,
+            "SCALE_UP" => Event::Install,
+            "POST_SCALE_UP" => Event::AfterInstall,
+            "TEST_TRAFFIC_SHIFT" => Event::AllowTestTraffic,
+            "POST_TEST_TRAFFIC_SHIFT" => Event::AfterAllowTestTraffic,
+            "PRODUCTION_TRAFFIC_SHIFT" => Event::AllowTraffic,
+            "POST_PRODUCTION_TRAFFIC_SHIFT" => Event::AfterAllowTraffic,
+            "BAKE_TIME" | "CLEAN_UP" => Event::TerminateBlue,
+            _ => return None,
+        })
+    }
+
     /// The AppSpec hook this event runs, if it is one of the five that take one.
     pub fn hook(self) -> Option<HookEvent> {
         HookEvent::parse(self.as_str())
@@ -277,6 +294,30 @@ mod tests {
         sorted.sort();
         assert_eq!(sorted, Event::ALL);
         assert_eq!(Event::Install.hook(), None);
+    }
+
+    #[test]
+    fn ecs_stages_fall_in_the_events_in_order() {
+        let stages = [
+            "RECONCILE_SERVICE",
+            "PRE_SCALE_UP",
+            "SCALE_UP",
+            "POST_SCALE_UP",
+            "TEST_TRAFFIC_SHIFT",
+            "POST_TEST_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT",
+            "POST_PRODUCTION_TRAFFIC_SHIFT",
+            "BAKE_TIME",
+            "CLEAN_UP",
+        ];
+        let events: Vec<Event> = stages
+            .iter()
+            .filter_map(|s| Event::from_ecs_stage(s))
+            .collect();
+        assert_eq!(events.len(), stages.len());
+        assert!(events.windows(2).all(|w| w[0] <= w[1]), "{events:?}");
+        assert!(!events.contains(&Event::BeforeAllowTraffic));
+        assert_eq!(Event::from_ecs_stage("SOMETHING_NEW"), None);
     }
 
     #[test]

@@ -155,6 +155,63 @@ pub async fn create(
     })
 }
 
+/// The deployment a watch follows: a CodeDeploy deployment (its ID, `d-...`) or an ECS
+/// service deployment (its ARN, `arn:aws:ecs:...:service-deployment/...`). Both become the same
+/// [`Snapshot`]; stop and continue go to the API that owns the deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deployment {
+    CodeDeploy(String),
+    Native(String),
+}
+
+impl Deployment {
+    /// Which kind `id` is, from its form.
+    pub fn parse(id: &str) -> Deployment {
+        if id.starts_with("arn:") && id.contains(":service-deployment/") {
+            Deployment::Native(id.to_string())
+        } else {
+            Deployment::CodeDeploy(id.to_string())
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Deployment::CodeDeploy(id) | Deployment::Native(id) => id,
+        }
+    }
+
+    /// The API calls that stop and continue it, for messages.
+    pub fn calls(&self) -> (&'static str, &'static str) {
+        match self {
+            Deployment::CodeDeploy(_) => ("StopDeployment", "ContinueDeployment"),
+            Deployment::Native(_) => ("StopServiceDeployment", "ContinueServiceDeployment"),
+        }
+    }
+
+    pub async fn snapshot(&self, aws: &Aws) -> Result<Snapshot, LiveError> {
+        match self {
+            Deployment::CodeDeploy(id) => snapshot(aws, id).await,
+            Deployment::Native(arn) => super::native::snapshot(aws, arn).await,
+        }
+    }
+
+    /// Stops it, rolling back when `rollback`.
+    pub async fn stop(&self, aws: &Aws, rollback: bool) -> Result<Answer, LiveError> {
+        match self {
+            Deployment::CodeDeploy(id) => stop(aws, id, rollback).await,
+            Deployment::Native(arn) => super::native::stop(aws, arn, rollback).await,
+        }
+    }
+
+    /// Lets a deployment waiting at Ready (CodeDeploy) or at a hook (ECS) go on.
+    pub async fn continue_ready(&self, aws: &Aws) -> Result<Answer, LiveError> {
+        match self {
+            Deployment::CodeDeploy(id) => continue_deployment(aws, id, false).await,
+            Deployment::Native(arn) => super::native::continue_deployment(aws, arn).await,
+        }
+    }
+}
+
 /// Statuses of a deployment that has not ended.
 const ACTIVE: [&str; 5] = ["Created", "Queued", "InProgress", "Ready", "Baking"];
 
@@ -1031,7 +1088,7 @@ fn gate_reason(g: &FailureGate) -> String {
 /// The watch's state between polls.
 struct Watch<'a> {
     aws: &'a Aws,
-    id: &'a str,
+    deployment: &'a Deployment,
     on: &'a (dyn Fn(&Change) + Sync),
     traffic: Vec<Weight>,
     notes: Vec<String>,
@@ -1049,11 +1106,13 @@ impl Watch<'_> {
     /// already ended is a note, not an error: the next poll shows how it ended.
     async fn stop(&mut self, why: String) -> Result<(), LiveError> {
         let sent = now_unix_us();
-        let answer = stop(self.aws, self.id, true).await?;
+        let answer = self.deployment.stop(self.aws, true).await?;
         self.stop_sent = Some(sent);
+        let call = self.deployment.calls().0;
         let text = match answer {
-            Answer::Accepted(r) => format!("{why}: StopDeployment with rollback sent ({r})"),
-            _ => format!("{why}: StopDeployment sent, but the deployment had already ended"),
+            Answer::Accepted(r) if r.is_empty() => format!("{why}: {call} with rollback sent"),
+            Answer::Accepted(r) => format!("{why}: {call} with rollback sent ({r})"),
+            _ => format!("{why}: {call} sent, but the deployment had already ended"),
         };
         self.say(text);
         Ok(())
@@ -1104,9 +1163,10 @@ where
         }
     };
     tokio::pin!(probe_failed);
+    let deployment = Deployment::parse(id);
     let mut w = Watch {
         aws,
-        id,
+        deployment: &deployment,
         on,
         traffic: Vec::new(),
         notes: Vec::new(),
@@ -1118,7 +1178,7 @@ where
         // The gate is armed until a stop was sent; it is raced against every wait below.
         let armed = gate.filter(|_| w.stop_sent.is_none());
         let polled = tokio::select! {
-            s = snapshot(aws, id) => s,
+            s = deployment.snapshot(aws) => s,
             g = tripped(armed) => { w.stop(gate_reason(g)).await?; continue; }
             why = &mut probe_failed, if w.stop_sent.is_none() => {
                 w.stop(format!("the probe could not run ({why})")).await?;
@@ -1214,9 +1274,10 @@ where
                             }
                             report(s.total, s.failed, versions, "cut short", file)
                         } else if snap.status == DeploymentStatus::Ready {
-                            match continue_deployment(aws, id, false).await? {
+                            match deployment.continue_ready(aws).await? {
                                 Answer::Accepted(_) => {
-                                    w.say(format!("{answered} with no failure: ContinueDeployment sent"));
+                                    let call = deployment.calls().1;
+                                    w.say(format!("{answered} with no failure: {call} sent"));
                                 }
                                 _ => w.say(format!(
                                     "{answered} with no failure, but the deployment was no longer waiting at Ready"

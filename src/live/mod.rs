@@ -1,6 +1,7 @@
 //! The live side: the adapters that talk to AWS, and the pure checks and views over what they
 //! read. One file per feature: [`service`] (the task definition template from the ECS service),
-//! [`deployment`] (create, follow, stop and continue a CodeDeploy deployment),
+//! [`deployment`] (create, follow, stop and continue a CodeDeploy deployment), [`native`] (the
+//! same for ECS-native blue/green, linear and canary service deployments),
 //! [`verify`] (the read-only pre-flight), [`pipeline`] and [`codebuild`] (apply, start, the
 //! progress of an execution or a build), with [`declaration`] (placeholders, normalisation and the
 //! diff, pure) and [`model`] (JSON in and out of the SDK's types, pure) under them. Every client
@@ -10,6 +11,7 @@ pub mod codebuild;
 pub mod declaration;
 pub mod deployment;
 pub mod model;
+pub mod native;
 pub mod pipeline;
 pub mod service;
 pub mod verify;

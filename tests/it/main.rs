@@ -11,6 +11,7 @@ mod buildspec_phases;
 mod cli;
 mod cli_probe;
 mod deploy;
+mod deploy_native;
 mod deploy_replay;
 mod dockerignore_oracle;
 mod dry_run_offline;
