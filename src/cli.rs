@@ -485,6 +485,11 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub settings: SettingsArgs,
 
+    /// The deployment path to check: codedeploy (CodeDeploy application, group, listeners) or
+    /// ecs-native (strategy, advanced configuration, listener rules, hooks, the ECS action's time)
+    #[command(flatten)]
+    pub mode: ModeArgs,
+
     /// Also check that this image (repo:tag or repo@sha256:...) is in its ECR repository
     #[arg(long, env = ev::IMAGE, value_name = "URI")]
     pub image: Option<String>,

@@ -43,10 +43,15 @@ pub(crate) fn verify_cmd(ctx: &Ctx, args: VerifyArgs) -> Result<Exit, Failure> {
             )));
         }
     }
-    let target = Target::from_settings(&s, image)?;
+    let native = args.mode.mode == Some(crate::cli::DeployMode::EcsNative);
+    let target = Target::from_settings(&s, image, native)?;
     let report = ctx.block_on(async {
         let aws = Aws::load(&s).await?;
-        verify(&aws, &target).await
+        if native {
+            crate::live::verify_native::verify(&aws, &target).await
+        } else {
+            verify(&aws, &target).await
+        }
     })?;
     match ctx.output {
         OutputFormat::Json => print_json(&report),

@@ -15,6 +15,7 @@ pub mod native;
 pub mod pipeline;
 pub mod service;
 pub mod verify;
+pub mod verify_native;
 
 use serde::Serialize;
 

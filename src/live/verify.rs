@@ -98,7 +98,12 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn from_settings(s: &Settings, image: Option<ImageRef>) -> Result<Target, LiveError> {
+    /// The target of `verify` (`native`: `--mode ecs-native`, which needs no CodeDeploy names).
+    pub fn from_settings(
+        s: &Settings,
+        image: Option<ImageRef>,
+        native: bool,
+    ) -> Result<Target, LiveError> {
         let mut missing = Vec::new();
         let mut need = |v: &Option<String>, what: &str| {
             if v.as_deref().map_or(true, str::is_empty) {
@@ -108,11 +113,17 @@ impl Target {
         };
         let cluster = need(&s.cluster, "[service] cluster (--cluster)");
         let service = need(&s.service, "[service] service (--service)");
-        let application = need(&s.application, "[codedeploy] application (--application)");
-        let deployment_group = need(
-            &s.deployment_group,
-            "[codedeploy] deployment_group (--deployment-group)",
-        );
+        let (application, deployment_group) = if native {
+            (String::new(), String::new())
+        } else {
+            (
+                need(&s.application, "[codedeploy] application (--application)"),
+                need(
+                    &s.deployment_group,
+                    "[codedeploy] deployment_group (--deployment-group)",
+                ),
+            )
+        };
         if !missing.is_empty() {
             return Err(LiveError::Config(format!(
                 "verify needs {}\n  hint: set them in cutover.toml or pass the flags",
@@ -160,12 +171,12 @@ struct FoundTargetGroup {
     load_balancers: Vec<String>,
 }
 
-struct Verifier<'a> {
-    aws: &'a Aws,
-    t: &'a Target,
+pub(super) struct Verifier<'a> {
+    pub(super) aws: &'a Aws,
+    pub(super) t: &'a Target,
     findings: Vec<Finding>,
     checks: Vec<CheckResult>,
-    service: Option<Service>,
+    pub(super) service: Option<Service>,
     group: Option<DeploymentGroupInfo>,
     pair: Option<Pair>,
     /// Both target groups of the pair, when both exist.
@@ -173,7 +184,38 @@ struct Verifier<'a> {
     repository_ok: bool,
 }
 
-impl Verifier<'_> {
+impl<'a> Verifier<'a> {
+    pub(super) fn new(aws: &'a Aws, t: &'a Target) -> Verifier<'a> {
+        Verifier {
+            aws,
+            t,
+            findings: Vec::new(),
+            checks: Vec::new(),
+            service: None,
+            group: None,
+            pair: None,
+            target_groups: None,
+            repository_ok: false,
+        }
+    }
+
+    /// The report of every check run.
+    pub(super) fn report(self) -> Report {
+        Report {
+            ok: !self.findings.iter().any(|f| f.severity == Severity::Error),
+            region: self.aws.region.clone(),
+            checks: self.checks,
+            findings: self.findings,
+        }
+    }
+
+    /// Adds a note to a check already recorded.
+    pub(super) fn note(&mut self, check: &'static str, note: String) {
+        if let Some(c) = self.checks.iter_mut().rev().find(|c| c.check == check) {
+            c.note = Some(note);
+        }
+    }
+
     fn finding(
         &mut self,
         check: &'static str,
@@ -191,7 +233,7 @@ impl Verifier<'_> {
         });
     }
 
-    fn error(
+    pub(super) fn error(
         &mut self,
         check: &'static str,
         resource: impl Into<String>,
@@ -201,7 +243,7 @@ impl Verifier<'_> {
         self.finding(check, Severity::Error, resource, message, hint);
     }
 
-    fn warn(
+    pub(super) fn warn(
         &mut self,
         check: &'static str,
         resource: impl Into<String>,
@@ -213,7 +255,7 @@ impl Verifier<'_> {
 
     /// A call that failed for another reason than "not found": access denied warns, fatal
     /// failures end the run, anything else is an error of this check.
-    fn call_failed(
+    pub(super) fn call_failed(
         &mut self,
         check: &'static str,
         resource: &str,
@@ -237,7 +279,7 @@ impl Verifier<'_> {
     }
 
     /// Records the check's status from its findings.
-    fn done(&mut self, check: &'static str) {
+    pub(super) fn done(&mut self, check: &'static str) {
         let mine = self.findings.iter().filter(|f| f.check == check);
         let status = mine.fold(Status::Ok, |s, f| match (s, f.severity) {
             (_, Severity::Error) | (Status::Failed, _) => Status::Failed,
@@ -250,7 +292,7 @@ impl Verifier<'_> {
         });
     }
 
-    fn skip(&mut self, check: &'static str, why: impl Into<String>) {
+    pub(super) fn skip(&mut self, check: &'static str, why: impl Into<String>) {
         self.checks.push(CheckResult {
             check,
             status: Status::Skipped,
@@ -271,17 +313,7 @@ impl Verifier<'_> {
 
 /// Runs every check; `Err` only for failures that end the run (credentials, network).
 pub async fn verify(aws: &Aws, t: &Target) -> Result<Report, LiveError> {
-    let mut v = Verifier {
-        aws,
-        t,
-        findings: Vec::new(),
-        checks: Vec::new(),
-        service: None,
-        group: None,
-        pair: None,
-        target_groups: None,
-        repository_ok: false,
-    };
+    let mut v = Verifier::new(aws, t);
     check_cluster(&mut v).await?;
     check_service(&mut v).await?;
     check_deployment_controller(&mut v);
@@ -293,12 +325,7 @@ pub async fn verify(aws: &Aws, t: &Target) -> Result<Report, LiveError> {
     check_hooks(&mut v).await?;
     check_repository(&mut v).await?;
     check_image(&mut v).await?;
-    Ok(Report {
-        ok: !v.findings.iter().any(|f| f.severity == Severity::Error),
-        region: aws.region.clone(),
-        checks: v.checks,
-        findings: v.findings,
-    })
+    Ok(v.report())
 }
 
 const CLUSTER: &str = "cluster";
@@ -313,7 +340,7 @@ const HOOKS: &str = "hooks";
 const REPOSITORY: &str = "repository";
 const IMAGE: &str = "image";
 
-async fn check_cluster(v: &mut Verifier<'_>) -> Result<(), LiveError> {
+pub(super) async fn check_cluster(v: &mut Verifier<'_>) -> Result<(), LiveError> {
     let ecs = aws_sdk_ecs::Client::new(&v.aws.sdk);
     let name = v.t.cluster.clone();
     match ecs.describe_clusters().clusters(&name).send().await {
@@ -344,7 +371,7 @@ async fn check_cluster(v: &mut Verifier<'_>) -> Result<(), LiveError> {
     Ok(())
 }
 
-async fn check_service(v: &mut Verifier<'_>) -> Result<(), LiveError> {
+pub(super) async fn check_service(v: &mut Verifier<'_>) -> Result<(), LiveError> {
     if !v.passed(CLUSTER) {
         v.skip(SERVICE, "the cluster check did not pass");
         return Ok(());
@@ -851,7 +878,7 @@ fn ecr_client(v: &Verifier<'_>, region: &str) -> aws_sdk_ecr::Client {
     aws_sdk_ecr::Client::new(&sdk)
 }
 
-async fn check_repository(v: &mut Verifier<'_>) -> Result<(), LiveError> {
+pub(super) async fn check_repository(v: &mut Verifier<'_>) -> Result<(), LiveError> {
     let Some(repository) = v.t.repository.clone() else {
         v.skip(REPOSITORY, "no image repository is configured");
         return Ok(());
@@ -890,7 +917,7 @@ async fn check_repository(v: &mut Verifier<'_>) -> Result<(), LiveError> {
     Ok(())
 }
 
-async fn check_image(v: &mut Verifier<'_>) -> Result<(), LiveError> {
+pub(super) async fn check_image(v: &mut Verifier<'_>) -> Result<(), LiveError> {
     let Some(image) = v.t.image.clone() else {
         v.skip(IMAGE, "no --image or --digest given");
         return Ok(());

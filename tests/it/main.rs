@@ -36,3 +36,4 @@ mod rehearse_repeat;
 mod rules_cli;
 mod sample_app;
 mod validate_rules;
+mod verify_native;

@@ -67,9 +67,15 @@ impl Replay {
                     .uri("https://replay.invalid/")
                     .body(SdkBody::empty())
                     .unwrap();
+                // JSON protocols, or the Query protocol's XML (ELBv2).
+                let content_type = if s.file.ends_with(".xml") {
+                    "text/xml"
+                } else {
+                    "application/x-amz-json-1.1"
+                };
                 let response = http::Response::builder()
                     .status(s.status)
-                    .header("content-type", "application/x-amz-json-1.1")
+                    .header("content-type", content_type)
                     .body(SdkBody::from(body))
                     .unwrap();
                 ReplayEvent::new(request, response)
@@ -107,16 +113,25 @@ impl Replay {
         }
     }
 
-    /// The operations cutover called, in order (`CodeDeploy_20141006.GetDeployment` →
-    /// `GetDeployment`).
+    /// The operations cutover called, in order: from `x-amz-target` for the JSON protocols
+    /// (`CodeDeploy_20141006.GetDeployment` → `GetDeployment`), the `Action=` of a Query
+    /// protocol body (ELBv2), or the REST path of Lambda's GetFunctionConfiguration.
     pub fn operations(&self) -> Vec<String> {
         self.client
             .actual_requests()
             .map(|r| {
-                r.headers()
-                    .get("x-amz-target")
-                    .map(|t| t.rsplit('.').next().unwrap_or(t).to_string())
-                    .unwrap_or_default()
+                if let Some(t) = r.headers().get("x-amz-target") {
+                    return t.rsplit('.').next().unwrap_or(t).to_string();
+                }
+                let body =
+                    String::from_utf8_lossy(r.body().bytes().unwrap_or_default()).to_string();
+                if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+                    return action.to_string();
+                }
+                if r.uri().contains("/functions/") && r.uri().ends_with("/configuration") {
+                    return "GetFunctionConfiguration".into();
+                }
+                format!("{} {}", r.method(), r.uri())
             })
             .collect()
     }

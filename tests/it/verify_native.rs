@@ -1,0 +1,109 @@
+//! `cutover verify --mode ecs-native` against replayed answers (moto holds no strategy, advanced
+//! configuration or lifecycle hooks): a correct native service passes with its timing noted; a
+//! linear configuration that outlasts the pipeline's ECS action, a test rule that forwards to one
+//! target group and a hook without a role are each named.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use cutover::live::verify::{Status, Target};
+use cutover::live::verify_native;
+
+use crate::support::replay::{ok, Replay};
+
+fn target() -> Target {
+    Target {
+        cluster: "cutover-demo".into(),
+        service: "sample-app".into(),
+        application: String::new(),
+        deployment_group: String::new(),
+        lb_container: None,
+        hooks: Vec::new(),
+        repository: None,
+        image: None,
+    }
+}
+
+#[tokio::test]
+async fn a_correct_native_service_passes_with_its_time_noted() {
+    let replay = Replay::new([
+        ok("DescribeClusters", "ecs-describe-clusters.json"),
+        ok(
+            "DescribeServices",
+            "ecs-describe-services-native-verify-ok.json",
+        ),
+        ok("DescribeRules", "elb-describe-rules-production.xml"),
+        ok("DescribeRules", "elb-describe-rules-test.xml"),
+        ok(
+            "GetFunctionConfiguration",
+            "lambda-get-function-configuration.json",
+        ),
+    ]);
+    let r = verify_native::verify(&replay.aws(), &target())
+        .await
+        .unwrap();
+    replay.assert_called_in_order();
+    assert!(r.ok, "{:#?}", r.findings);
+    let status = |check: &str| r.checks.iter().find(|c| c.check == check).map(|c| c.status);
+    for check in [
+        "strategy",
+        "advanced-configuration",
+        "listener-rules",
+        "native-hooks",
+        "timeout",
+    ] {
+        assert_eq!(status(check), Some(Status::Ok), "{check}: {:#?}", r.checks);
+    }
+    let timing = r.checks.iter().find(|c| c.check == "timeout").unwrap();
+    assert_eq!(
+        timing.note.as_deref(),
+        Some("linear: 4 steps of 25%, 1 min between steps = 3 min; bake time 5 min; total 8 min")
+    );
+}
+
+#[tokio::test]
+async fn a_deployment_longer_than_the_ecs_action_a_one_sided_rule_and_a_roleless_hook_are_named() {
+    let replay = Replay::new([
+        ok("DescribeClusters", "ecs-describe-clusters.json"),
+        ok(
+            "DescribeServices",
+            "ecs-describe-services-native-verify-bad.json",
+        ),
+        ok("DescribeRules", "elb-describe-rules-production.xml"),
+        ok("DescribeRules", "elb-describe-rules-test-one-group.xml"),
+        ok(
+            "GetFunctionConfiguration",
+            "lambda-get-function-configuration.json",
+        ),
+    ]);
+    let r = verify_native::verify(&replay.aws(), &target())
+        .await
+        .unwrap();
+    replay.assert_called_in_order();
+    assert!(!r.ok);
+    let by = |check: &str| -> Vec<String> {
+        r.findings
+            .iter()
+            .filter(|f| f.check == check)
+            .map(|f| f.message.clone())
+            .collect()
+    };
+    let timeout = by("timeout");
+    assert_eq!(timeout.len(), 1, "{:#?}", r.findings);
+    assert!(
+        timeout[0].starts_with("a deployment takes at least 69 min (linear: 10 steps of 10%, 6 min between steps = 54 min; bake time 15 min; total 69 min), over the 60 min"),
+        "{}",
+        timeout[0]
+    );
+    let rules = by("listener-rules");
+    assert_eq!(rules.len(), 1, "{:#?}", r.findings);
+    assert!(
+        rules[0].contains("test listener rule does not forward to cutover-demo-green"),
+        "{}",
+        rules[0]
+    );
+    assert!(
+        by("native-hooks")[0].contains("names no roleArn"),
+        "{:#?}",
+        r.findings
+    );
+    assert!(by("strategy").is_empty() && by("advanced-configuration").is_empty());
+}
