@@ -119,6 +119,28 @@ pub struct LocalSection {
     pub secrets: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub pipeline: LocalPipelineSection,
+    /// `codedeploy` (CodeDeploy's events and configurations, the default) or `ecs-native` (ECS's
+    /// strategies and stages, from `[local.native]`).
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub native: LocalNativeSection,
+}
+
+/// `[local.native]`: an ECS-native service's deployment configuration, for `[local] mode =
+/// "ecs-native"` (minutes are `[local] minute` long).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalNativeSection {
+    /// BLUE_GREEN (default), LINEAR or CANARY.
+    pub strategy: Option<String>,
+    pub bake_time_minutes: Option<u32>,
+    pub step_percent: Option<f64>,
+    pub step_bake_time_minutes: Option<u32>,
+    pub canary_percent: Option<f64>,
+    pub canary_bake_time_minutes: Option<u32>,
+    /// Lifecycle stage (e.g. POST_TEST_TRAFFIC_SHIFT) → local command.
+    #[serde(default)]
+    pub hooks: std::collections::BTreeMap<String, String>,
 }
 
 /// `[local.pipeline]`: `cutover local pipeline`'s declaration and the values of its placeholders.

@@ -323,7 +323,12 @@ fn deploy_cmd(ctx: &Ctx, args: &LocalDeployArgs) -> Result<Exit, Failure> {
         .map_err(Failure::usage)?;
     let (set, shown) = super::artifacts::read_valid_set(ctx, args.artifacts.as_deref())?;
     let rev = revision::prepare(&set).map_err(|e| Failure::usage(anyhow!("`{shown}`: {e}")))?;
-    let missing = revision::missing_functions(&rev, &opts.functions);
+    // ECS-native runs the hooks of [local.native.hooks], not the AppSpec's.
+    let missing = if opts.native.is_some() {
+        Vec::new()
+    } else {
+        revision::missing_functions(&rev, &opts.functions)
+    };
     if let Some((event, function)) = missing.first() {
         return Err(Failure::usage(anyhow!(
             "the AppSpec's {event} hook calls `{function}`, which has no local command: nothing was started\n  hint: add it to cutover.toml:\n    [local.functions]\n    \"{function}\" = \"./scripts/smoke-test.sh\"\n  (or pass --function '{function}=COMMAND')",

@@ -222,6 +222,20 @@ pub struct Options {
     /// The tasks run on Docker (the pause image and the service's network are made); a
     /// rehearsal of processes only needs no Docker at all.
     pub containers: bool,
+    /// ECS-native semantics (`[local] mode = "ecs-native"`): the hooks come from these stages
+    /// instead of the AppSpec, and the report names the ECS strategy.
+    pub native: Option<Native>,
+}
+
+/// An ECS-native deployment configuration as the engine runs it: its strategy is `plan`, its
+/// bake time `termination_wait` (blue kept, the rollback window), and these hooks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Native {
+    /// `LINEAR 25% every 1 min, bake 5 min`.
+    pub label: String,
+    /// The events the native stages fall in, with the function name each runs
+    /// (`ecs-native:STAGE`, a key of [`Options::functions`]).
+    pub hooks: Vec<(crate::artifacts::appspec::HookEvent, String)>,
 }
 
 impl Options {
@@ -257,6 +271,7 @@ impl Options {
             probe_after: PROBE_MARGIN,
             probe_results: None,
             version_path: None,
+            native: None,
             labels: Vec::new(),
             name_prefix: None,
             detached: true,
@@ -705,7 +720,7 @@ impl<'a> Service<'a> {
             id: id.clone(),
             rev,
             number,
-            events: lifecycle::plan_events(&rev.hooks),
+            events: lifecycle::plan_events(opts.native.as_ref().map_or(&rev.hooks, |n| &n.hooks)),
             traffic: Vec::new(),
             role: if created { "blue" } else { "green" },
             version: None,
@@ -755,10 +770,10 @@ impl<'a> Service<'a> {
         let report = DeploymentReport {
             id: id.clone(),
             status,
-            deployment_config: if created {
-                "(service created)".into()
-            } else {
-                opts.plan.strategy.to_string()
+            deployment_config: match (&opts.native, created) {
+                (_, true) => "(service created)".into(),
+                (Some(n), false) => n.label.clone(),
+                (None, false) => opts.plan.strategy.to_string(),
             },
             from_revision: from,
             to_revision: number,
@@ -770,7 +785,13 @@ impl<'a> Service<'a> {
                 now.saturating_sub(u64::try_from(started.elapsed().as_micros()).unwrap_or(0)),
             ),
             end: Some(format_unix_us(now)),
-            notes: rev.spec.notes.clone(),
+            notes: {
+                let mut n = rev.spec.notes.clone();
+                if opts.native.is_some() && !rev.hooks.is_empty() {
+                    n.push("ECS-native: the AppSpec's Hooks are not run; the hooks of [local.native.hooks] are".into());
+                }
+                n
+            },
         };
         let (version, original_stopped) = (run.version.take(), run.original_stopped.take());
         let svc = run.svc;

@@ -171,6 +171,7 @@ pub fn resolve_deploy(
             "e.g. interval = \"200ms\"",
         );
     }
+    let mut functions: BTreeMap<String, String> = l.functions.clone();
     let config_name = args
         .deployment_config
         .clone()
@@ -195,6 +196,38 @@ pub fn resolve_deploy(
                 "use a CodeDeploy ECS name such as CodeDeployDefault.ECSAllAtOnce, ECSCanary10Percent5Minutes or ECSLinear10PercentEvery1Minutes",
             );
             Strategy::AllAtOnce
+        }
+    };
+    let mut termination_wait = termination_wait;
+    let mut strategy = strategy;
+    let native = match l.mode.as_deref() {
+        None | Some("codedeploy") => None,
+        Some("ecs-native") => match native_settings(&l.native, minute) {
+            Ok((s, bake, n)) => {
+                strategy = s;
+                termination_wait = bake;
+                for (_, function) in &n.hooks {
+                    if let Some(stage) = function.strip_prefix(NATIVE_HOOK_PREFIX) {
+                        if let Some(cmd) = l.native.hooks.get(stage) {
+                            functions.insert(function.clone(), cmd.clone());
+                        }
+                    }
+                }
+                Some(n)
+            }
+            Err((key, message, hint)) => {
+                bad(file_source(&key).0, &key, message, &hint);
+                None
+            }
+        },
+        Some(other) => {
+            bad(
+                file_source("local.mode").0,
+                "local.mode",
+                format!("`{other}` is not a mode"),
+                "write \"codedeploy\" or \"ecs-native\"",
+            );
+            None
         }
     };
     let desired_count = args.desired_count.or(l.desired_count).unwrap_or(1);
@@ -248,7 +281,6 @@ pub fn resolve_deploy(
             "a rate from 0.001 to 100000",
         );
     }
-    let mut functions: BTreeMap<String, String> = l.functions.clone();
     for f in &args.functions {
         match f.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
@@ -307,8 +339,101 @@ pub fn resolve_deploy(
             timeout: Duration::from_secs(2),
         }),
         version_path: args.probe.then(|| args.probe_path.clone()),
+        native,
         ..Options::new(PathBuf::new())
     })
+}
+
+/// The function name a native hook runs under (a key of the engine's functions).
+const NATIVE_HOOK_PREFIX: &str = "ecs-native:";
+
+/// `[local.native]` as the engine runs it: the traffic strategy, the bake time (blue kept after
+/// production moved) and the hooks by the event their stage falls in (pure). An error names the
+/// key, what is wrong and the fix.
+fn native_settings(
+    n: &crate::settings::LocalNativeSection,
+    minute: Duration,
+) -> Result<(Strategy, Duration, crate::local::Native), (String, String, String)> {
+    use crate::artifacts::appspec::HookEvent;
+    let pct = |v: f64| v.round().clamp(1.0, 100.0) as u8;
+    let name = n.strategy.as_deref().unwrap_or("BLUE_GREEN");
+    let bake = n.bake_time_minutes.unwrap_or(0);
+    let (strategy, label) = match name {
+        "BLUE_GREEN" => (Strategy::AllAtOnce, "BLUE_GREEN".to_string()),
+        "LINEAR" => {
+            let p = n.step_percent.unwrap_or(10.0);
+            if !(3.0..=100.0).contains(&p) {
+                return Err((
+                    "local.native.step_percent".into(),
+                    format!("{p}: ECS takes 3 to 100"),
+                    "e.g. step_percent = 25".into(),
+                ));
+            }
+            let m = n.step_bake_time_minutes.unwrap_or(6);
+            (
+                Strategy::Linear {
+                    percent: pct(p),
+                    minutes: m,
+                },
+                format!("LINEAR {p}% every {m} min"),
+            )
+        }
+        "CANARY" => {
+            let p = n.canary_percent.unwrap_or(5.0);
+            if !(0.1..=100.0).contains(&p) {
+                return Err((
+                    "local.native.canary_percent".into(),
+                    format!("{p}: ECS takes 0.1 to 100"),
+                    "e.g. canary_percent = 10".into(),
+                ));
+            }
+            let m = n.canary_bake_time_minutes.unwrap_or(10);
+            (
+                Strategy::Canary {
+                    percent: pct(p),
+                    minutes: m,
+                },
+                format!("CANARY {p}% for {m} min"),
+            )
+        }
+        other => {
+            return Err((
+                "local.native.strategy".into(),
+                format!("`{other}` is not an ECS blue/green strategy"),
+                "write BLUE_GREEN, LINEAR or CANARY".into(),
+            ))
+        }
+    };
+    let mut hooks = Vec::new();
+    for stage in n.hooks.keys() {
+        let event = crate::lifecycle::Event::from_ecs_stage(stage)
+            .and_then(|e| e.hook())
+            .filter(|_| stage != "TEST_TRAFFIC_SHIFT" && stage != "PRODUCTION_TRAFFIC_SHIFT");
+        let Some(event) = event else {
+            return Err((
+                format!("local.native.hooks.{stage}"),
+                format!("`{stage}` is not a stage the local engine runs a hook at"),
+                "use RECONCILE_SERVICE, PRE_SCALE_UP, POST_SCALE_UP, POST_TEST_TRAFFIC_SHIFT or POST_PRODUCTION_TRAFFIC_SHIFT".into(),
+            ));
+        };
+        if hooks.iter().any(|(e, _): &(HookEvent, String)| *e == event) {
+            return Err((
+                format!("local.native.hooks.{stage}"),
+                format!("a second hook for the {} event", event.as_str()),
+                "RECONCILE_SERVICE and PRE_SCALE_UP both run before the new tasks start: keep one"
+                    .into(),
+            ));
+        }
+        hooks.push((event, format!("{NATIVE_HOOK_PREFIX}{stage}")));
+    }
+    Ok((
+        strategy,
+        minute.saturating_mul(bake),
+        crate::local::Native {
+            label: format!("{label}, bake {bake} min"),
+            hooks,
+        },
+    ))
 }
 
 impl Source {

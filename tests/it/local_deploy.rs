@@ -22,19 +22,6 @@ fn names(o: &DeployOutcome, status: EventStatus) -> Vec<Event> {
         .collect()
 }
 
-/// Asserts the probe saw no failure and only `versions`, in that order.
-fn assert_probe(o: &DeployOutcome, versions: &[&str]) {
-    let p = o.probe.as_ref().expect("the probe ran");
-    assert!(p.summary.total > 0, "the probe recorded nothing");
-    assert_eq!(p.summary.failed, 0, "failed requests: {:?}", p.failures);
-    assert!(p.failures.is_empty());
-    assert_eq!(
-        p.versions, versions,
-        "versions the production listener answered"
-    );
-    assert!(p.svg_file.is_file() && p.records_file.is_file());
-}
-
 fn assert_nothing_left(sb: &Sandbox, key: &str, haproxy_pid: u32) {
     let removed = down(sb);
     assert!(removed.had_state && removed.haproxy, "{removed:?}");

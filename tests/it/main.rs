@@ -20,6 +20,7 @@ mod live_pipeline;
 mod live_service;
 mod live_verify;
 mod local_deploy;
+mod local_native;
 mod local_pipeline;
 mod no_panic;
 mod pinned_images;

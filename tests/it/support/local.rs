@@ -130,3 +130,16 @@ fn cutover_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> 
     let status = head.get(9..12)?.parse().ok()?;
     Some((status, body.to_string()))
 }
+
+/// The probe ran, saw no failure, and production answered exactly `versions`, in order.
+pub fn assert_probe(o: &DeployOutcome, versions: &[&str]) {
+    let p = o.probe.as_ref().expect("the probe ran");
+    assert!(p.summary.total > 0, "the probe recorded nothing");
+    assert_eq!(p.summary.failed, 0, "failed requests: {:?}", p.failures);
+    assert!(p.failures.is_empty());
+    assert_eq!(
+        p.versions, versions,
+        "versions the production listener answered"
+    );
+    assert!(p.svg_file.is_file() && p.records_file.is_file());
+}
