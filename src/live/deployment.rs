@@ -18,6 +18,10 @@ use aws_sdk_codedeploy::types::{
 use serde::Serialize;
 use serde_json::Value;
 
+use super::snapshot::unix_us;
+pub use super::snapshot::{
+    changes, revision_of, task_definition_in, Answer, Change, Created, Overview, Snapshot, TaskSet,
+};
 use super::{Aws, LiveError};
 use crate::aws::AwsError;
 use crate::lifecycle::{
@@ -42,15 +46,6 @@ pub struct CreateOptions {
     /// This deployment's configuration instead of the group's.
     pub deployment_config: Option<String>,
     pub description: Option<String>,
-}
-
-/// What [`create`] did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Created {
-    pub deployment_id: String,
-    pub task_definition_arn: String,
-    /// The AppSpec as sent, `<TASK_DEFINITION>` replaced.
-    pub appspec_content: String,
 }
 
 /// The AppSpec with `<TASK_DEFINITION>` replaced by the registered ARN, as CodeDeployToECS
@@ -271,339 +266,135 @@ pub async fn latest(aws: &Aws, group: &Group, running_only: bool) -> Result<Stri
     )))
 }
 
-/// One ECS task set of the deployment, as GetDeploymentTarget shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TaskSet {
-    pub id: String,
-    /// `BLUE` or `GREEN` (CodeDeploy's `Blue`/`Green`, upper-cased).
-    pub label: String,
-    pub status: String,
-    pub desired: i64,
-    pub pending: i64,
-    pub running: i64,
-    /// Production's share, in percent.
-    pub traffic_weight: f64,
-    pub target_group: Option<String>,
-}
-
-/// The deployment's overview counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Overview {
-    pub pending: i64,
-    pub in_progress: i64,
-    pub succeeded: i64,
-    pub failed: i64,
-    pub skipped: i64,
-    pub ready: i64,
-}
-
-/// One poll's view of a deployment (pure, from GetDeployment and GetDeploymentTarget).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Snapshot {
-    pub id: String,
-    pub status: DeploymentStatus,
-    pub application: String,
-    pub deployment_group: String,
-    pub deployment_config: String,
-    /// The green task definition, from the AppSpec content.
-    pub task_definition_arn: Option<String>,
-    /// The events, in CodeDeploy's order; a failed one's `message` holds its diagnostics.
-    pub events: Vec<EventRecord>,
-    pub task_sets: Vec<TaskSet>,
-    pub overview: Option<Overview>,
-    pub error: Option<ErrorInfo>,
-    /// rollbackInfo's message, when CodeDeploy rolled back.
-    pub rollback: Option<String>,
-    /// The deployment CodeDeploy started to roll this one back, when it names one.
-    pub rollback_deployment: Option<String>,
-    /// The group waits at Ready for ContinueDeployment (`deploymentReadyOption` STOP_DEPLOYMENT).
-    pub waits_at_ready: bool,
-    pub create_unix_us: Option<u64>,
-    pub complete_unix_us: Option<u64>,
-}
-
-fn unix_us(t: &aws_smithy_types::DateTime) -> u64 {
-    u64::try_from(t.secs()).unwrap_or(0) * 1_000_000 + u64::from(t.subsec_nanos() / 1000)
-}
-
-/// The first task definition ARN in an AppSpec's text.
-pub fn task_definition_in(appspec: &str) -> Option<String> {
-    appspec.match_indices("arn:aws").find_map(|(start, _)| {
-        let rest = &appspec[start..];
-        let end = rest
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}'))
-            .unwrap_or(rest.len());
-        let arn = &rest[..end];
-        arn.contains(":task-definition/").then(|| arn.to_string())
-    })
-}
-
-/// The revision number at the end of a task definition ARN (`...:task-definition/app:7` → 7).
-pub fn revision_of(arn: &str) -> Option<u32> {
-    arn.rsplit(':').next().and_then(|n| n.parse().ok())
-}
-
-impl Snapshot {
-    /// The view of `info` and its ECS target (none before Install).
-    pub fn from_parts(info: &DeploymentInfo, target: Option<&EcsTarget>) -> Snapshot {
-        let status = info
+/// The view of a CodeDeploy deployment `info` and its ECS target (none before Install), pure.
+pub fn snapshot_of(info: &DeploymentInfo, target: Option<&EcsTarget>) -> Snapshot {
+    let status = info
+        .status()
+        .and_then(|s| DeploymentStatus::parse(s.as_str()))
+        .unwrap_or(DeploymentStatus::InProgress);
+    let mut events: Vec<EventRecord> = crate::lifecycle::plan_events(&[]);
+    for le in target.map(EcsTarget::lifecycle_events).unwrap_or_default() {
+        let Some(e) = le.lifecycle_event_name().and_then(Event::parse) else {
+            continue;
+        };
+        let Some(rec) = events.iter_mut().find(|r| r.name == e) else {
+            continue;
+        };
+        rec.status = le
             .status()
-            .and_then(|s| DeploymentStatus::parse(s.as_str()))
-            .unwrap_or(DeploymentStatus::InProgress);
-        let mut events: Vec<EventRecord> = crate::lifecycle::plan_events(&[]);
-        for le in target.map(EcsTarget::lifecycle_events).unwrap_or_default() {
-            let Some(e) = le.lifecycle_event_name().and_then(Event::parse) else {
-                continue;
-            };
-            let Some(rec) = events.iter_mut().find(|r| r.name == e) else {
-                continue;
-            };
-            rec.status = le
-                .status()
-                .and_then(|s| EventStatus::parse(s.as_str()))
-                .unwrap_or(EventStatus::Unknown);
-            rec.start_unix_us = le.start_time().map(unix_us);
-            rec.end_unix_us = le.end_time().map(unix_us);
-            rec.start = rec.start_unix_us.map(format_unix_us);
-            rec.end = rec.end_unix_us.map(format_unix_us);
-            rec.message = le.diagnostics().map(|d| {
-                let mut m = String::new();
-                if let Some(c) = d.error_code() {
-                    m.push_str(c.as_str());
-                }
-                if let Some(msg) = d.message().filter(|s| !s.is_empty()) {
-                    if !m.is_empty() {
-                        m.push_str(": ");
-                    }
-                    m.push_str(msg);
-                }
-                if let Some(tail) = d.log_tail().filter(|s| !s.trim().is_empty()) {
-                    m.push_str("\nlog tail:\n");
-                    m.push_str(tail.trim_end());
-                }
-                m
-            });
-        }
-        // CodeDeploy shows the termination wait as the deployment's Baking status.
-        if let Some(t) = events.iter_mut().find(|r| r.name == Event::TerminateBlue) {
-            t.status = match status {
-                DeploymentStatus::Baking => EventStatus::InProgress,
-                DeploymentStatus::Succeeded => EventStatus::Succeeded,
-                DeploymentStatus::Failed | DeploymentStatus::Stopped => EventStatus::Skipped,
-                _ => EventStatus::Pending,
-            };
-        }
-        let task_sets = target
-            .map(EcsTarget::task_sets_info)
-            .unwrap_or_default()
-            .iter()
-            .map(|t| TaskSet {
-                id: t.identifer().unwrap_or_default().to_string(),
-                label: t
-                    .task_set_label()
-                    .map(|l| l.as_str().to_uppercase())
-                    .unwrap_or_default(),
-                status: t.status().unwrap_or_default().to_string(),
-                desired: t.desired_count(),
-                pending: t.pending_count(),
-                running: t.running_count(),
-                traffic_weight: t.traffic_weight(),
-                target_group: t.target_group().and_then(|g| g.name()).map(str::to_string),
-            })
-            .collect();
-        let failed_event = events
-            .iter()
-            .find(|e| e.status == EventStatus::Failed)
-            .map(|e| e.name);
-        let last_started = events
-            .iter()
-            .rev()
-            .find(|e| e.start_unix_us.is_some())
-            .map(|e| e.name);
-        let error = info
-            .error_information()
-            .filter(|e| e.code().is_some() || e.message().is_some())
-            .map(|e| ErrorInfo {
-                code: e.code().map(|c| c.as_str().to_string()).unwrap_or_default(),
-                event: failed_event
-                    .or(last_started)
-                    .unwrap_or(Event::BeforeInstall),
-                message: e.message().unwrap_or_default().to_string(),
-            });
-        let appspec = info
-            .revision()
-            .and_then(|r| r.app_spec_content())
-            .and_then(|c| c.content());
-        Snapshot {
-            id: info.deployment_id().unwrap_or_default().to_string(),
-            status,
-            application: info.application_name().unwrap_or_default().to_string(),
-            deployment_group: info.deployment_group_name().unwrap_or_default().to_string(),
-            deployment_config: info
-                .deployment_config_name()
-                .unwrap_or_default()
-                .to_string(),
-            task_definition_arn: appspec.and_then(task_definition_in),
-            events,
-            task_sets,
-            overview: info.deployment_overview().map(|o| Overview {
-                pending: o.pending(),
-                in_progress: o.in_progress(),
-                succeeded: o.succeeded(),
-                failed: o.failed(),
-                skipped: o.skipped(),
-                ready: o.ready(),
-            }),
-            error,
-            rollback: info
-                .rollback_info()
-                .and_then(|r| r.rollback_message())
-                .filter(|m| !m.is_empty())
-                .map(str::to_string),
-            rollback_deployment: info
-                .rollback_info()
-                .and_then(|r| r.rollback_deployment_id())
-                .filter(|m| !m.is_empty())
-                .map(str::to_string),
-            waits_at_ready: info
-                .blue_green_deployment_configuration()
-                .and_then(|b| b.deployment_ready_option())
-                .and_then(|r| r.action_on_timeout())
-                == Some(&DeploymentReadyAction::StopDeployment),
-            create_unix_us: info.create_time().map(unix_us),
-            complete_unix_us: info.complete_time().map(unix_us),
-        }
-    }
-
-    /// Green's share of production, when the target shows a green task set.
-    pub fn green_weight(&self) -> Option<f64> {
-        self.task_sets
-            .iter()
-            .find(|t| t.label == "GREEN")
-            .map(|t| t.traffic_weight)
-    }
-
-    /// The event running now (the last one started and not ended), else the last one ended.
-    pub fn current_event(&self) -> Option<&EventRecord> {
-        self.events
-            .iter()
-            .rev()
-            .find(|e| e.status == EventStatus::InProgress)
-            .or_else(|| self.events.iter().rev().find(|e| e.start_unix_us.is_some()))
-    }
-
-    /// One line for a status display: status, event, green's share, task counts.
-    pub fn status_line(&self) -> String {
-        let mut s = format!("deployment {} {}", self.id, self.status.as_str());
-        if let Some(e) = self.current_event() {
-            s.push_str(&format!(" · {} {:?}", e.name, e.status));
-        }
-        if let Some(w) = self.green_weight() {
-            s.push_str(&format!(" · green {w}%"));
-        }
-        for t in &self.task_sets {
-            s.push_str(&format!(
-                " · {} {}/{} running",
-                t.label.to_lowercase(),
-                t.running,
-                t.desired
-            ));
-        }
-        s
-    }
-}
-
-/// What changed between two polls, one item per line of output (pure).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Change {
-    Status {
-        deployment_id: String,
-        status: DeploymentStatus,
-    },
-    Event {
-        name: Event,
-        status: EventStatus,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        message: Option<String>,
-    },
-    TaskSet(TaskSet),
-    /// Something cutover did or saw: the gates, a continue, a stop.
-    Note {
-        text: String,
-    },
-}
-
-impl Change {
-    /// The line people read.
-    pub fn text(&self) -> String {
-        match self {
-            Change::Status {
-                deployment_id,
-                status,
-            } => format!("deployment {deployment_id}: {}", status.as_str()),
-            Change::Event {
-                name,
-                status,
-                message,
-            } => {
-                let mut s = format!("  {name:<22} {status:?}");
-                if let Some(m) = message.as_deref().filter(|m| !m.is_empty()) {
-                    for (i, line) in m.lines().enumerate() {
-                        s.push_str(if i == 0 { ": " } else { "\n      " });
-                        s.push_str(line);
-                    }
-                }
-                s
+            .and_then(|s| EventStatus::parse(s.as_str()))
+            .unwrap_or(EventStatus::Unknown);
+        rec.start_unix_us = le.start_time().map(unix_us);
+        rec.end_unix_us = le.end_time().map(unix_us);
+        rec.start = rec.start_unix_us.map(format_unix_us);
+        rec.end = rec.end_unix_us.map(format_unix_us);
+        rec.message = le.diagnostics().map(|d| {
+            let mut m = String::new();
+            if let Some(c) = d.error_code() {
+                m.push_str(c.as_str());
             }
-            Change::TaskSet(t) => format!(
-                "  task set {} ({}): {} · desired {} running {} pending {} · traffic {}%",
-                t.label.to_lowercase(),
-                t.id,
-                t.status,
-                t.desired,
-                t.running,
-                t.pending,
-                t.traffic_weight
-            ),
-            Change::Note { text } => text.clone(),
-        }
-    }
-}
-
-/// What changed from `before` to `now`: the status, each event whose status changed, each task
-/// set whose counts, status or weight changed.
-pub fn changes(before: Option<&Snapshot>, now: &Snapshot) -> Vec<Change> {
-    let mut out = Vec::new();
-    if before.map(|b| b.status) != Some(now.status) {
-        out.push(Change::Status {
-            deployment_id: now.id.clone(),
-            status: now.status,
+            if let Some(msg) = d.message().filter(|s| !s.is_empty()) {
+                if !m.is_empty() {
+                    m.push_str(": ");
+                }
+                m.push_str(msg);
+            }
+            if let Some(tail) = d.log_tail().filter(|s| !s.trim().is_empty()) {
+                m.push_str("\nlog tail:\n");
+                m.push_str(tail.trim_end());
+            }
+            m
         });
     }
-    for e in &now.events {
-        let was = before.and_then(|b| b.events.iter().find(|x| x.name == e.name));
-        let changed = match was {
-            Some(w) => w.status != e.status,
-            None => e.status != EventStatus::Pending,
+    // CodeDeploy shows the termination wait as the deployment's Baking status.
+    if let Some(t) = events.iter_mut().find(|r| r.name == Event::TerminateBlue) {
+        t.status = match status {
+            DeploymentStatus::Baking => EventStatus::InProgress,
+            DeploymentStatus::Succeeded => EventStatus::Succeeded,
+            DeploymentStatus::Failed | DeploymentStatus::Stopped => EventStatus::Skipped,
+            _ => EventStatus::Pending,
         };
-        if changed {
-            out.push(Change::Event {
-                name: e.name,
-                status: e.status,
-                message: (e.status == EventStatus::Failed)
-                    .then(|| e.message.clone())
-                    .flatten(),
-            });
-        }
     }
-    for t in &now.task_sets {
-        let was = before.and_then(|b| b.task_sets.iter().find(|x| x.id == t.id));
-        if was != Some(t) {
-            out.push(Change::TaskSet(t.clone()));
-        }
+    let task_sets = target
+        .map(EcsTarget::task_sets_info)
+        .unwrap_or_default()
+        .iter()
+        .map(|t| TaskSet {
+            id: t.identifer().unwrap_or_default().to_string(),
+            label: t
+                .task_set_label()
+                .map(|l| l.as_str().to_uppercase())
+                .unwrap_or_default(),
+            status: t.status().unwrap_or_default().to_string(),
+            desired: t.desired_count(),
+            pending: t.pending_count(),
+            running: t.running_count(),
+            traffic_weight: t.traffic_weight(),
+            target_group: t.target_group().and_then(|g| g.name()).map(str::to_string),
+        })
+        .collect();
+    let failed_event = events
+        .iter()
+        .find(|e| e.status == EventStatus::Failed)
+        .map(|e| e.name);
+    let last_started = events
+        .iter()
+        .rev()
+        .find(|e| e.start_unix_us.is_some())
+        .map(|e| e.name);
+    let error = info
+        .error_information()
+        .filter(|e| e.code().is_some() || e.message().is_some())
+        .map(|e| ErrorInfo {
+            code: e.code().map(|c| c.as_str().to_string()).unwrap_or_default(),
+            event: failed_event
+                .or(last_started)
+                .unwrap_or(Event::BeforeInstall),
+            message: e.message().unwrap_or_default().to_string(),
+        });
+    let appspec = info
+        .revision()
+        .and_then(|r| r.app_spec_content())
+        .and_then(|c| c.content());
+    Snapshot {
+        id: info.deployment_id().unwrap_or_default().to_string(),
+        status,
+        application: info.application_name().unwrap_or_default().to_string(),
+        deployment_group: info.deployment_group_name().unwrap_or_default().to_string(),
+        deployment_config: info
+            .deployment_config_name()
+            .unwrap_or_default()
+            .to_string(),
+        task_definition_arn: appspec.and_then(task_definition_in),
+        events,
+        task_sets,
+        overview: info.deployment_overview().map(|o| Overview {
+            pending: o.pending(),
+            in_progress: o.in_progress(),
+            succeeded: o.succeeded(),
+            failed: o.failed(),
+            skipped: o.skipped(),
+            ready: o.ready(),
+        }),
+        error,
+        rollback: info
+            .rollback_info()
+            .and_then(|r| r.rollback_message())
+            .filter(|m| !m.is_empty())
+            .map(str::to_string),
+        rollback_deployment: info
+            .rollback_info()
+            .and_then(|r| r.rollback_deployment_id())
+            .filter(|m| !m.is_empty())
+            .map(str::to_string),
+        waits_at_ready: info
+            .blue_green_deployment_configuration()
+            .and_then(|b| b.deployment_ready_option())
+            .and_then(|r| r.action_on_timeout())
+            == Some(&DeploymentReadyAction::StopDeployment),
+        create_unix_us: info.create_time().map(unix_us),
+        complete_unix_us: info.complete_time().map(unix_us),
     }
-    out
 }
 
 /// GetDeployment and, once the deployment has a target, GetDeploymentTarget.
@@ -643,7 +434,7 @@ pub async fn snapshot(aws: &Aws, id: &str) -> Result<Snapshot, LiveError> {
     } else {
         ecs_target(aws, id).await?
     };
-    Ok(Snapshot::from_parts(info, target.as_ref()))
+    Ok(snapshot_of(info, target.as_ref()))
 }
 
 async fn ecs_target(aws: &Aws, id: &str) -> Result<Option<EcsTarget>, LiveError> {
@@ -668,18 +459,6 @@ async fn ecs_target(aws: &Aws, id: &str) -> Result<Option<EcsTarget>, LiveError>
         .deployment_target()
         .and_then(|t| t.ecs_target())
         .cloned())
-}
-
-/// What StopDeployment or ContinueDeployment answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// Accepted, with CodeDeploy's status and message when it gives them.
-    Accepted(String),
-    /// The deployment had already ended: nothing to stop or continue.
-    AlreadyCompleted,
-    /// ContinueDeployment: the deployment was not waiting (no longer at Ready, or not in its
-    /// termination wait).
-    NotWaiting,
 }
 
 /// StopDeployment; `rollback` asks CodeDeploy to roll back (its `autoRollbackEnabled`).
@@ -1185,7 +964,7 @@ where
                 continue;
             }
             () = &mut interrupt => {
-                return Ok(w.end(prev.unwrap_or_else(|| empty(id)), true, false));
+                return Ok(w.end(prev.unwrap_or_else(|| Snapshot::unseen(id)), true, false));
             }
         };
         let snap = match polled {
@@ -1199,7 +978,7 @@ where
                     () = tokio::time::sleep(opts.interval) => {}
                     g = tripped(armed) => w.stop(gate_reason(g)).await?,
                     () = &mut interrupt => {
-                        return Ok(w.end(prev.unwrap_or_else(|| empty(id)), true, false));
+                        return Ok(w.end(prev.unwrap_or_else(|| Snapshot::unseen(id)), true, false));
                     }
                 }
                 continue;
@@ -1310,31 +1089,10 @@ where
                 w.stop(format!("the probe could not run ({why})")).await?;
             }
             () = &mut interrupt => {
-                let last = prev.take().unwrap_or_else(|| empty(id));
+                let last = prev.take().unwrap_or_else(|| Snapshot::unseen(id));
                 return Ok(w.end(last, true, false));
             }
         }
-    }
-}
-
-/// A snapshot of a deployment not seen yet.
-fn empty(id: &str) -> Snapshot {
-    Snapshot {
-        id: id.to_string(),
-        status: DeploymentStatus::Created,
-        application: String::new(),
-        deployment_group: String::new(),
-        deployment_config: String::new(),
-        task_definition_arn: None,
-        events: crate::lifecycle::plan_events(&[]),
-        task_sets: Vec::new(),
-        overview: None,
-        error: None,
-        rollback: None,
-        rollback_deployment: None,
-        waits_at_ready: false,
-        create_unix_us: None,
-        complete_unix_us: None,
     }
 }
 
@@ -1423,14 +1181,14 @@ mod tests {
                 .set_rollback_info(rollback)
                 .build()
         };
-        let s = Snapshot::from_parts(&stopped(None), None);
+        let s = snapshot_of(&stopped(None), None);
         assert!(!report_of(&s, &[], &[]).rolled_back);
         let rolled = stopped(Some(
             RollbackInfo::builder()
                 .rollback_deployment_id("d-ROLLBACK1")
                 .build(),
         ));
-        let s = Snapshot::from_parts(&rolled, None);
+        let s = snapshot_of(&rolled, None);
         assert!(report_of(&s, &[], &[]).rolled_back);
         assert_eq!(s.rollback_deployment.as_deref(), Some("d-ROLLBACK1"));
     }
@@ -1446,13 +1204,13 @@ mod tests {
             ],
             10.0,
         );
-        let s = Snapshot::from_parts(&info(S::InProgress), Some(&t));
+        let s = snapshot_of(&info(S::InProgress), Some(&t));
         assert_eq!(s.status, DeploymentStatus::InProgress);
         assert_eq!(s.events[1].status, EventStatus::Succeeded);
         assert_eq!(s.current_event().map(|e| e.name), Some(Event::AllowTraffic));
         assert_eq!(s.green_weight(), Some(10.0));
         assert_eq!(s.events[8].status, EventStatus::Pending);
-        let baking = Snapshot::from_parts(&info(S::Baking), Some(&t));
+        let baking = snapshot_of(&info(S::Baking), Some(&t));
         assert_eq!(baking.events[8].status, EventStatus::InProgress);
         assert!(s.status_line().contains("green 10%"), "{}", s.status_line());
     }
@@ -1460,7 +1218,7 @@ mod tests {
     #[test]
     fn changes_name_only_what_moved() {
         use LifecycleEventStatus as L;
-        let a = Snapshot::from_parts(
+        let a = snapshot_of(
             &info(S::InProgress),
             Some(&target(&[("Install", L::InProgress)], 0.0)),
         );
@@ -1474,7 +1232,7 @@ mod tests {
             }
         )));
         assert_eq!(changes(Some(&a), &a), Vec::<Change>::new());
-        let b = Snapshot::from_parts(
+        let b = snapshot_of(
             &info(S::InProgress),
             Some(&target(&[("Install", L::Succeeded)], 10.0)),
         );
@@ -1488,7 +1246,7 @@ mod tests {
         use aws_sdk_codedeploy::types::{BlueGreenDeploymentConfiguration, DeploymentReadyOption};
         use LifecycleEventStatus as L;
         let t = target(&[("AllowTestTraffic", L::Succeeded)], 0.0);
-        let plain = Snapshot::from_parts(&info(S::InProgress), Some(&t));
+        let plain = snapshot_of(&info(S::InProgress), Some(&t));
         assert!(test_point(&plain));
         let waiting = DeploymentInfo::builder()
             .status(S::InProgress)
@@ -1502,7 +1260,7 @@ mod tests {
                     .build(),
             )
             .build();
-        let mut s = Snapshot::from_parts(&waiting, Some(&t));
+        let mut s = snapshot_of(&waiting, Some(&t));
         assert!(!test_point(&s));
         s.status = DeploymentStatus::Ready;
         assert!(test_point(&s));

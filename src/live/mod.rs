@@ -14,6 +14,7 @@ pub mod model;
 pub mod native;
 pub mod pipeline;
 pub mod service;
+pub mod snapshot;
 pub mod verify;
 pub mod verify_native;
 

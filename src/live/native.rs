@@ -11,14 +11,10 @@ use aws_sdk_ecs::types::{
     ServiceDeploymentStatus, StopServiceDeploymentStopType,
 };
 
-use super::deployment::{Answer, Snapshot, TaskSet};
+use super::snapshot::{unix_us, Answer, Created, Snapshot, TaskSet};
 use super::{Aws, LiveError};
 use crate::aws::AwsError;
 use crate::lifecycle::{DeploymentStatus, ErrorInfo, Event, EventStatus};
-
-fn unix_us(t: &aws_smithy_types::DateTime) -> u64 {
-    u64::try_from(t.secs()).unwrap_or(0) * 1_000_000 + u64::from(t.subsec_nanos() / 1000)
-}
 
 /// Whether the service runs under the ECS deployment controller (native blue/green), from
 /// DescribeServices; `None` when the service does not exist.
@@ -68,7 +64,7 @@ pub async fn create(
     cluster: &str,
     service: &str,
     taskdef: &serde_json::Value,
-) -> Result<super::deployment::Created, LiveError> {
+) -> Result<Created, LiveError> {
     if is_native(aws, cluster, service).await? == Some(false) {
         return Err(LiveError::Config(format!(
             "the ECS service `{cluster}/{service}` uses the CODE_DEPLOY deployment controller\n  hint: deploy it with --mode codedeploy (CreateDeployment on its CodeDeploy group)"
@@ -76,7 +72,7 @@ pub async fn create(
     }
     let arn = super::service::register_task_definition(aws, taskdef).await?;
     let deployment = start(aws, cluster, service, &arn).await?;
-    Ok(super::deployment::Created {
+    Ok(Created {
         deployment_id: deployment,
         task_definition_arn: arn,
         appspec_content: String::new(),
