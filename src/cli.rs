@@ -577,7 +577,8 @@ pub enum DeployMode {
 /// The deployment path, for the deploy commands.
 #[derive(Debug, Clone, Args)]
 pub struct ModeArgs {
-    /// The deployment path [default: codedeploy; a given ID's form decides for watch, stop and continue]
+    /// The deployment path [default: a given ID's form, else ecs-native when the configured
+    /// service runs under the ECS controller, else codedeploy]
     #[arg(long, env = ev::DEPLOY_MODE, value_enum)]
     pub mode: Option<DeployMode>,
 }

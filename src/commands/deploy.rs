@@ -28,7 +28,7 @@ pub(crate) fn deploy_cmd(ctx: &Ctx, args: DeployArgs) -> Result<Exit, Failure> {
 }
 
 /// The group from the settings; both names are required.
-fn group(s: &Settings) -> Result<Group, Failure> {
+fn group(s: &Settings) -> Result<Group, LiveError> {
     let application = crate::live::require(
         s.application.as_deref(),
         "CodeDeploy application",
@@ -56,8 +56,23 @@ fn mode_of(args: &ModeArgs, id: Option<&str>) -> DeployMode {
     }
 }
 
+/// The deployment path when neither the flag nor an ID decides: ECS-native when the configured
+/// service runs under the ECS controller (DescribeServices), else CodeDeploy (also when the
+/// service cannot be read: the CodeDeploy path then says what is missing).
+async fn detect_mode(aws: &Aws, s: &Settings) -> DeployMode {
+    match (s.cluster.as_deref(), s.service.as_deref()) {
+        (Some(c), Some(svc)) if !c.is_empty() && !svc.is_empty() => {
+            match native::is_native(aws, c, svc).await {
+                Ok(Some(true)) => DeployMode::EcsNative,
+                _ => DeployMode::Codedeploy,
+            }
+        }
+        _ => DeployMode::Codedeploy,
+    }
+}
+
 /// The configured cluster and service (ECS-native deployments go to the service itself).
-fn cluster_service(s: &Settings) -> Result<(String, String), Failure> {
+fn cluster_service(s: &Settings) -> Result<(String, String), LiveError> {
     let cluster = crate::live::require(
         s.cluster.as_deref(),
         "ECS cluster",
@@ -83,20 +98,8 @@ fn service_only(s: &Settings) -> Group {
 
 fn create_cmd(ctx: &Ctx, args: &DeployCreateArgs) -> Result<Exit, Failure> {
     let s = resolve_live(ctx, &args.settings, None)?;
-    let mode = mode_of(&args.mode, None);
-    let (group, service) = match mode {
-        DeployMode::Codedeploy => (group(&s)?, None),
-        DeployMode::EcsNative => {
-            if args.deployment_config.is_some() {
-                return Err(Failure::usage(anyhow!(
-                    "--deployment-config names a CodeDeploy configuration; an ECS-native service deploys with its own strategy\n  hint: change the service's deploymentConfiguration (strategy, bake time), or drop the flag"
-                )));
-            }
-            (service_only(&s), Some(cluster_service(&s)?))
-        }
-    };
     let follow = follow_options(ctx, &args.gates, &args.poll)?;
-    // As the Deploy stage would: an invalid set is refused before anything is registered.
+    // As the Deploy stage would: an invalid set is refused before anything is called.
     let (set, shown) = super::artifacts::read_valid_set(ctx, args.artifacts.as_deref())?;
     let rev = crate::local::revision::prepare(&set)
         .map_err(|e| Failure::usage(anyhow!("`{shown}`: {e}")))?;
@@ -108,6 +111,21 @@ fn create_cmd(ctx: &Ctx, args: &DeployCreateArgs) -> Result<Exit, Failure> {
         // A probe that cannot run is found before anything is created.
         deployment::preflight(&follow).await?;
         let aws = Aws::load(&s).await?;
+        let mode = match args.mode.mode {
+            Some(m) => m,
+            None => detect_mode(&aws, &s).await,
+        };
+        let (group, service) = match mode {
+            DeployMode::Codedeploy => (group(&s)?, None),
+            DeployMode::EcsNative => {
+                if args.deployment_config.is_some() {
+                    return Err(LiveError::Config(
+                        "--deployment-config names a CodeDeploy configuration; an ECS-native service deploys with its own strategy\n  hint: change the service's deploymentConfiguration (strategy, bake time), or drop the flag".into(),
+                    ));
+                }
+                (service_only(&s), Some(cluster_service(&s)?))
+            }
+        };
         let created = match &service {
             None => {
                 deployment::create(&aws, &group, &rev.taskdef, &rev.appspec_text, &opts).await?
@@ -161,21 +179,32 @@ fn create_cmd(ctx: &Ctx, args: &DeployCreateArgs) -> Result<Exit, Failure> {
 fn watch_cmd(ctx: &Ctx, args: &DeployWatchArgs) -> Result<Exit, Failure> {
     let s = resolve_live(ctx, &args.settings, None)?;
     let follow = follow_options(ctx, &args.gates, &args.poll)?;
-    let mode = mode_of(&args.mode, args.id.as_deref());
-    let group = match mode {
-        DeployMode::Codedeploy => group_for_id(&s, args.id.as_deref())?,
-        DeployMode::EcsNative => service_only(&s),
-    };
-    let service = match (mode, &args.id) {
-        (DeployMode::EcsNative, None) => Some(cluster_service(&s)?),
-        _ => None,
-    };
+    // With no service to look at, nothing can make it ECS-native: a missing group is said at once.
+    if args.mode.mode.is_none() && args.id.is_none() && cluster_service(&s).is_err() {
+        group(&s)?;
+    }
     ctx.block_on(async {
         let aws = Aws::load(&s).await?;
-        let id = match (&args.id, &service) {
-            (Some(id), _) => id.clone(),
-            (None, Some((cluster, svc))) => native::latest(&aws, cluster, svc, false).await?,
-            (None, None) => deployment::latest(&aws, &group, false).await?,
+        let mode = match (args.mode.mode, args.id.as_deref()) {
+            (Some(m), _) => m,
+            (None, Some(id)) => mode_of(&args.mode, Some(id)),
+            (None, None) => detect_mode(&aws, &s).await,
+        };
+        let (group, id) = match (mode, &args.id) {
+            (DeployMode::Codedeploy, Some(id)) => (group_for_id(&s, Some(id))?, id.clone()),
+            (DeployMode::Codedeploy, None) => {
+                let g = group(&s)?;
+                let id = deployment::latest(&aws, &g, false).await?;
+                (g, id)
+            }
+            (DeployMode::EcsNative, Some(id)) => (service_only(&s), id.clone()),
+            (DeployMode::EcsNative, None) => {
+                let (cluster, svc) = cluster_service(&s)?;
+                (
+                    service_only(&s),
+                    native::latest(&aws, &cluster, &svc, false).await?,
+                )
+            }
         };
         follow_and_print(ctx, &aws, &group, &id, &follow, Sink::Stdout).await
     })
@@ -184,7 +213,7 @@ fn watch_cmd(ctx: &Ctx, args: &DeployWatchArgs) -> Result<Exit, Failure> {
 
 /// The group, or with an ID given and no group configured, an empty one (watching a deployment
 /// by ID needs no group; only `--latest` and the diagnosis do).
-fn group_for_id(s: &Settings, id: Option<&str>) -> Result<Group, Failure> {
+fn group_for_id(s: &Settings, id: Option<&str>) -> Result<Group, LiveError> {
     match (group(s), id) {
         (Ok(g), _) => Ok(g),
         (Err(_), Some(_)) => Ok(service_only(s)),
@@ -205,24 +234,23 @@ fn running_or_given(
             DeployMode::Codedeploy => Deployment::CodeDeploy(id.to_string()),
         });
     }
-    let mode = mode_of(mode, None);
-    let group = match mode {
-        DeployMode::Codedeploy => group(s)?,
-        DeployMode::EcsNative => service_only(s),
-    };
-    let service = match mode {
-        DeployMode::Codedeploy => None,
-        DeployMode::EcsNative => Some(cluster_service(s)?),
-    };
+    let flag = mode.mode;
     ctx.block_on(async {
         let aws = Aws::load(s).await?;
-        match &service {
-            None => deployment::latest(&aws, &group, true)
+        let mode = match flag {
+            Some(m) => m,
+            None => detect_mode(&aws, s).await,
+        };
+        match mode {
+            DeployMode::Codedeploy => deployment::latest(&aws, &group(s)?, true)
                 .await
                 .map(Deployment::CodeDeploy),
-            Some((cluster, svc)) => native::latest(&aws, cluster, svc, true)
-                .await
-                .map(Deployment::Native),
+            DeployMode::EcsNative => {
+                let (cluster, svc) = cluster_service(s)?;
+                native::latest(&aws, &cluster, &svc, true)
+                    .await
+                    .map(Deployment::Native)
+            }
         }
     })
     .map_err(Failure::from)

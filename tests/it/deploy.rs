@@ -242,12 +242,17 @@ fn an_invalid_set_or_a_bad_flag_is_refused_before_any_call() {
     let r = sb.run(&["deploy", "--probe", "https://example.com/version"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("plain HTTP only"), "{r:?}");
+    // No service either: nothing to detect ECS-native on, so the group's absence is said at once.
     let r = sb.run(&[
         "deploy",
         "watch",
         "--application",
         "",
         "--deployment-group",
+        "",
+        "--cluster",
+        "",
+        "--service",
         "",
     ]);
     assert_eq!(r.code, 2, "{r:?}");

@@ -209,6 +209,22 @@ async fn a_linear_deployment_starts_with_update_service_and_is_followed_through_
         .output()
         .unwrap();
     assert_ne!(to_run(bad).code, 0);
+    // With no --mode and no ID, `deploy watch --latest` sees the ECS controller and takes the
+    // native path: its first native call is ListServiceDeployments, which moto does not have.
+    let w = sb.run(&[
+        "deploy",
+        "watch",
+        "--latest",
+        "--cluster",
+        &cluster,
+        "--service",
+        "sample-app",
+    ]);
+    assert_ne!(w.code, 0, "{w:?}");
+    assert!(
+        w.stderr.contains("ecs:ListServiceDeployments failed"),
+        "{w:?}"
+    );
 }
 
 #[tokio::test]
