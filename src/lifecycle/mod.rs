@@ -61,8 +61,8 @@ impl Event {
     }
 
     /// The event an ECS-native deployment's lifecycle stage falls in: the two models share the
-    /// events, ECS has no stage for BeforeAllowTraffic, and its bake time and clean-up are the
-    /// termination of blue.
+    /// events, PRE_PRODUCTION_TRAFFIC_SHIFT (before each traffic step) is BeforeAllowTraffic,
+    /// and the bake time and clean-up are the termination of blue.
     pub fn from_ecs_stage(stage: &str) -> Option<Event> {
         Some(match stage {
             "RECONCILE_SERVICE" | "PRE_SCALE_UP" => Event::BeforeInstall,
@@ -70,6 +70,7 @@ impl Event {
             "POST_SCALE_UP" => Event::AfterInstall,
             "TEST_TRAFFIC_SHIFT" => Event::AllowTestTraffic,
             "POST_TEST_TRAFFIC_SHIFT" => Event::AfterAllowTestTraffic,
+            "PRE_PRODUCTION_TRAFFIC_SHIFT" => Event::BeforeAllowTraffic,
             "PRODUCTION_TRAFFIC_SHIFT" => Event::AllowTraffic,
             "POST_PRODUCTION_TRAFFIC_SHIFT" => Event::AfterAllowTraffic,
             "BAKE_TIME" | "CLEAN_UP" => Event::TerminateBlue,
@@ -305,6 +306,7 @@ mod tests {
             "POST_SCALE_UP",
             "TEST_TRAFFIC_SHIFT",
             "POST_TEST_TRAFFIC_SHIFT",
+            "PRE_PRODUCTION_TRAFFIC_SHIFT",
             "PRODUCTION_TRAFFIC_SHIFT",
             "POST_PRODUCTION_TRAFFIC_SHIFT",
             "BAKE_TIME",
@@ -316,7 +318,6 @@ mod tests {
             .collect();
         assert_eq!(events.len(), stages.len());
         assert!(events.windows(2).all(|w| w[0] <= w[1]), "{events:?}");
-        assert!(!events.contains(&Event::BeforeAllowTraffic));
         assert_eq!(Event::from_ecs_stage("SOMETHING_NEW"), None);
     }
 

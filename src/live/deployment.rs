@@ -715,7 +715,8 @@ impl Followed {
 /// Whether the test-listener gate should run now (pure): once, at Ready when the group waits
 /// there, else once AllowTestTraffic has succeeded, and never after the deployment ended.
 pub fn test_point(snap: &Snapshot) -> bool {
-    if snap.status.is_final() {
+    // Nothing to test or continue once it ended, or while it fails or rolls back.
+    if snap.status.is_final() || snap.error.is_some() {
         return false;
     }
     if snap.waits_at_ready {

@@ -35,7 +35,8 @@ pub async fn start(
     task_definition_arn: &str,
 ) -> Result<String, LiveError> {
     let ecs = aws_sdk_ecs::Client::new(&aws.sdk);
-    ecs.update_service()
+    let out = ecs
+        .update_service()
         .cluster(cluster)
         .service(service)
         .task_definition(task_definition_arn)
@@ -54,7 +55,16 @@ pub async fn start(
                 aws.error(AwsError::new("ecs:UpdateService", &e, false))
             }
         })?;
-    latest(aws, cluster, service, true).await
+    // The service names the deployment it started; an older answer without the field: the
+    // newest running one.
+    match out
+        .service()
+        .and_then(|s| s.current_service_deployment())
+        .filter(|a| !a.is_empty())
+    {
+        Some(arn) => Ok(arn.to_string()),
+        None => latest(aws, cluster, service, true).await,
+    }
 }
 
 /// Registers `taskdef` (images filled) and starts the service deployment with it; the
@@ -140,14 +150,16 @@ pub async fn snapshot(aws: &Aws, arn: &str) -> Result<Snapshot, LiveError> {
     Ok(snapshot_of(d))
 }
 
-/// The lifecycle stages in ECS's order.
-const STAGES: [&str; 10] = [
+/// The lifecycle stages in ECS's order (PRE_PRODUCTION_TRAFFIC_SHIFT: before each traffic step
+/// of a linear or canary deployment).
+const STAGES: [&str; 11] = [
     "RECONCILE_SERVICE",
     "PRE_SCALE_UP",
     "SCALE_UP",
     "POST_SCALE_UP",
     "TEST_TRAFFIC_SHIFT",
     "POST_TEST_TRAFFIC_SHIFT",
+    "PRE_PRODUCTION_TRAFFIC_SHIFT",
     "PRODUCTION_TRAFFIC_SHIFT",
     "POST_PRODUCTION_TRAFFIC_SHIFT",
     "BAKE_TIME",
@@ -211,15 +223,28 @@ pub fn snapshot_of(d: &ServiceDeployment) -> Snapshot {
         )
     );
     let hook = awaiting_hook(d);
+    let stopping = rolling_back || raw == Some(S::StopRequested);
     let status = match raw {
         Some(S::Pending) | None => DeploymentStatus::Created,
         Some(S::Successful) => DeploymentStatus::Succeeded,
         Some(S::Stopped) => DeploymentStatus::Stopped,
         Some(S::RollbackSuccessful | S::RollbackFailed) => DeploymentStatus::Failed,
+        // Never Ready while it rolls back or stops: nothing is to be continued then.
+        _ if stopping => DeploymentStatus::InProgress,
         _ if hook.is_some() => DeploymentStatus::Ready,
-        _ if stage.as_deref() == Some("BAKE_TIME") && !rolling_back => DeploymentStatus::Baking,
+        _ if stage.as_deref() == Some("BAKE_TIME") => DeploymentStatus::Baking,
         _ => DeploymentStatus::InProgress,
     };
+    // A pause hook at a stage still ahead will wait there: the test gate waits for it too.
+    let pause_ahead = d
+        .deployment_configuration()
+        .map(|c| c.lifecycle_hooks())
+        .unwrap_or_default()
+        .iter()
+        .filter(|h| h.target_type().map(|t| t.as_str()) == Some("PAUSE"))
+        .flat_map(|h| h.lifecycle_stages())
+        .filter_map(|st| STAGES.iter().position(|x| *x == st.as_str()))
+        .any(|i| stage_index.map_or(true, |now| i >= now));
     let done = status == DeploymentStatus::Succeeded;
     let failed = matches!(status, DeploymentStatus::Failed | DeploymentStatus::Stopped);
     let mut events = crate::lifecycle::plan_events(&[]);
@@ -269,7 +294,7 @@ pub fn snapshot_of(d: &ServiceDeployment) -> Snapshot {
             (raw == Some(S::RollbackSuccessful))
                 .then(|| "traffic is back on the source revision".to_string())
         });
-    let error = (failed || rolling_back).then(|| ErrorInfo {
+    let error = (failed || stopping).then(|| ErrorInfo {
         code: raw
             .as_ref()
             .map_or("UNKNOWN".into(), |s| s.as_str().to_string()),
@@ -290,31 +315,33 @@ pub fn snapshot_of(d: &ServiceDeployment) -> Snapshot {
         error,
         rollback: rollback.filter(|_| raw == Some(S::RollbackSuccessful)),
         rollback_deployment: None,
-        waits_at_ready: hook.is_some(),
+        waits_at_ready: !stopping && (hook.is_some() || pause_ahead),
         create_unix_us: d.created_at().map(unix_us),
         complete_unix_us: d.finished_at().or(d.stopped_at()).map(unix_us),
     }
 }
 
-/// StopServiceDeployment with ROLLBACK (or ABORT without `rollback`).
+/// StopServiceDeployment with ROLLBACK, the one stop type ECS takes: a stop without rollback
+/// is refused here.
 pub async fn stop(aws: &Aws, arn: &str, rollback: bool) -> Result<Answer, LiveError> {
+    if !rollback {
+        return Err(LiveError::Config(
+            "an ECS service deployment stops with rollback only (StopServiceDeployment takes stopType ROLLBACK)\n  hint: drop --no-rollback".into(),
+        ));
+    }
     let ecs = aws_sdk_ecs::Client::new(&aws.sdk);
     let sent = ecs
         .stop_service_deployment()
         .service_deployment_arn(arn)
-        .stop_type(if rollback {
-            StopServiceDeploymentStopType::Rollback
-        } else {
-            StopServiceDeploymentStopType::Abort
-        })
+        .stop_type(StopServiceDeploymentStopType::Rollback)
         .send()
         .await;
     match sent {
         Ok(_) => Ok(Answer::Accepted(String::new())),
+        // The deployment is no longer in a state that stops (it ended, or already rolls back).
         Err(e)
-            if e.as_service_error().is_some_and(|s| {
-                s.is_conflict_exception() || s.is_service_deployment_not_found_exception()
-            }) =>
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conflict_exception()) =>
         {
             Ok(Answer::AlreadyCompleted)
         }
@@ -339,12 +366,127 @@ pub async fn continue_deployment(aws: &Aws, arn: &str) -> Result<Answer, LiveErr
     else {
         return Ok(Answer::NotWaiting);
     };
-    ecs.continue_service_deployment()
+    let sent = ecs
+        .continue_service_deployment()
         .service_deployment_arn(arn)
         .hook_id(&hook)
         .action(DeploymentLifecycleHookAction::Continue)
         .send()
-        .await
-        .map_err(|e| aws.error(AwsError::new("ecs:ContinueServiceDeployment", &e, false)))?;
-    Ok(Answer::Accepted(format!("hook {hook}")))
+        .await;
+    match sent {
+        Ok(_) => Ok(Answer::Accepted(format!("hook {hook}"))),
+        // The hook stopped waiting between the two calls (it timed out, or the deployment moved).
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_invalid_parameter_exception()) =>
+        {
+            Ok(Answer::NotWaiting)
+        }
+        Err(e) => Err(aws.error(AwsError::new("ecs:ContinueServiceDeployment", &e, false))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{
+        DeploymentLifecycleHook, DeploymentLifecycleHookDetail, DeploymentLifecycleHookTargetType,
+        ServiceDeploymentLifecycleStage as Stage,
+    };
+
+    fn at(status: ServiceDeploymentStatus, stage: &str) -> ServiceDeployment {
+        ServiceDeployment::builder()
+            .service_deployment_arn("arn:aws:ecs:us-east-1:1:service-deployment/c/s/x")
+            .status(status)
+            .lifecycle_stage(Stage::from(stage))
+            .build()
+    }
+
+    #[test]
+    fn stop_and_rollback_statuses_map_onto_the_model() {
+        use ServiceDeploymentStatus as S;
+        let cases = [
+            (S::StopRequested, DeploymentStatus::InProgress, false),
+            (S::RollbackRequested, DeploymentStatus::InProgress, false),
+            (S::RollbackInProgress, DeploymentStatus::InProgress, false),
+            (S::Stopped, DeploymentStatus::Stopped, true),
+            (S::RollbackSuccessful, DeploymentStatus::Failed, true),
+            (S::RollbackFailed, DeploymentStatus::Failed, true),
+        ];
+        for (raw, want, fin) in cases {
+            let s = snapshot_of(&at(raw.clone(), "PRODUCTION_TRAFFIC_SHIFT"));
+            assert_eq!((s.status, s.status.is_final()), (want, fin), "{raw:?}");
+            assert!(s.error.is_some(), "{raw:?} says why");
+            assert_eq!(
+                s.events[6].status,
+                if fin {
+                    EventStatus::Failed
+                } else {
+                    EventStatus::InProgress
+                },
+                "{raw:?}: AllowTraffic"
+            );
+        }
+        // Only a successful rollback is called rolled back.
+        assert!(snapshot_of(&at(S::RollbackFailed, "SCALE_UP"))
+            .rollback
+            .is_none());
+    }
+
+    #[test]
+    fn a_paused_hook_is_ready_unless_the_deployment_rolls_back() {
+        use ServiceDeploymentStatus as S;
+        let paused = |status: S| {
+            ServiceDeployment::builder()
+                .status(status)
+                .lifecycle_stage(Stage::PostTestTrafficShift)
+                .lifecycle_hook_details(
+                    DeploymentLifecycleHookDetail::builder()
+                        .hook_id("h1")
+                        .status(DeploymentLifecycleHookStatus::AwaitingAction)
+                        .build(),
+                )
+                .build()
+        };
+        let s = snapshot_of(&paused(S::InProgress));
+        assert_eq!(s.status, DeploymentStatus::Ready);
+        assert!(s.waits_at_ready);
+        let s = snapshot_of(&paused(S::RollbackInProgress));
+        assert_eq!(s.status, DeploymentStatus::InProgress);
+        assert!(!s.waits_at_ready);
+        // A pause hook still ahead: the test gate waits for it instead of only observing.
+        let ahead = ServiceDeployment::builder()
+            .status(S::InProgress)
+            .lifecycle_stage(Stage::TestTrafficShift)
+            .deployment_configuration(
+                aws_sdk_ecs::types::DeploymentConfiguration::builder()
+                    .lifecycle_hooks(
+                        DeploymentLifecycleHook::builder()
+                            .target_type(DeploymentLifecycleHookTargetType::Pause)
+                            .lifecycle_stages(
+                                aws_sdk_ecs::types::DeploymentLifecycleHookStage::PostTestTrafficShift,
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let s = snapshot_of(&ahead);
+        assert!(s.waits_at_ready && s.status == DeploymentStatus::InProgress);
+    }
+
+    #[test]
+    fn the_step_before_each_shift_is_before_allow_traffic() {
+        let s = snapshot_of(&at(
+            ServiceDeploymentStatus::InProgress,
+            "PRE_PRODUCTION_TRAFFIC_SHIFT",
+        ));
+        let e = |name: Event| s.events.iter().find(|x| x.name == name).map(|x| x.status);
+        assert_eq!(e(Event::BeforeAllowTraffic), Some(EventStatus::InProgress));
+        assert_eq!(
+            e(Event::AfterAllowTestTraffic),
+            Some(EventStatus::Succeeded)
+        );
+        assert_eq!(e(Event::AllowTraffic), Some(EventStatus::Pending));
+    }
 }

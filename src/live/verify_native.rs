@@ -33,6 +33,8 @@ const TIMEOUT: &str = "timeout";
 
 /// The pipeline's standard ECS action gives up after at most this many minutes.
 pub const ECS_ACTION_LIMIT_MINUTES: u32 = 60;
+/// A lifecycle hook's timeout when it sets none (the ECS API reference's default).
+const DEFAULT_HOOK_TIMEOUT_MINUTES: u32 = 1440;
 
 /// How long a native deployment keeps the pipeline's ECS action waiting, in whole minutes, by part
 /// (pure).
@@ -44,8 +46,10 @@ pub struct Duration {
     pub shift_minutes: u32,
     /// `bakeTimeInMinutes`: the old revision kept after production moved.
     pub bake_minutes: u32,
-    /// The lifecycle hooks' timeouts, when they set one.
+    /// The most the lifecycle hooks may add: each hook's timeout (24 h when it sets none, ECS's
+    /// default) once per stage it runs at. An upper bound, not part of the minimum.
     pub hook_minutes: u32,
+    /// The least a deployment takes beyond starting and draining tasks: shift + bake.
     pub total_minutes: u32,
     /// How the numbers were made, for the message.
     pub explanation: String,
@@ -90,16 +94,24 @@ pub fn duration(c: &DeploymentConfiguration) -> Duration {
     let hooks: u32 = c
         .lifecycle_hooks()
         .iter()
-        .filter_map(|h| h.timeout_configuration())
-        .filter_map(|t| t.timeout_in_minutes())
-        .map(|m| u32::try_from(m).unwrap_or(0))
+        .map(|h| {
+            let timeout = h
+                .timeout_configuration()
+                .and_then(|t| t.timeout_in_minutes())
+                .map_or(DEFAULT_HOOK_TIMEOUT_MINUTES, |m| {
+                    u32::try_from(m).unwrap_or(0)
+                });
+            let stages = u32::try_from(h.lifecycle_stages().len().max(1)).unwrap_or(1);
+            timeout.saturating_mul(stages)
+        })
         .sum();
-    let total = shift + bake + hooks;
-    let mut explanation = format!("{how}; bake time {bake} min");
+    let total = shift + bake;
+    let mut explanation = format!("{how}; bake time {bake} min; total {total} min");
     if hooks > 0 {
-        explanation.push_str(&format!("; hooks' timeouts {hooks} min"));
+        explanation.push_str(&format!(
+            "; the hooks may add up to {hooks} min (their timeouts)"
+        ));
     }
-    explanation.push_str(&format!("; total {total} min"));
     Duration {
         strategy,
         shift_minutes: shift,
@@ -294,6 +306,10 @@ async fn check_hooks(v: &mut Verifier<'_>, svc: Option<&Service>) -> Result<(), 
     }
     let lambda = aws_sdk_lambda::Client::new(&v.aws.sdk);
     for h in hooks {
+        // A pause hook waits for ContinueServiceDeployment: no function, no role.
+        if h.target_type().map(|t| t.as_str()) == Some("PAUSE") {
+            continue;
+        }
         let target = h.hook_target_arn().unwrap_or_default().to_string();
         if h.role_arn().is_none_or_empty() {
             v.error(HOOKS, &target, "the hook names no roleArn: ECS cannot call it", "name a role that ecs.amazonaws.com may assume, allowed lambda:InvokeFunction on the function");
@@ -329,10 +345,16 @@ fn check_timeout(v: &mut Verifier<'_>, svc: Option<&Service>) {
     };
     let d = duration(c);
     let r = resource(v);
-    if d.total_minutes > ECS_ACTION_LIMIT_MINUTES {
+    // The minimum leaves no room for starting, health-checking and draining tasks: at the limit
+    // is over it.
+    if d.total_minutes >= ECS_ACTION_LIMIT_MINUTES {
         v.error(TIMEOUT, &r,
-            format!("a deployment takes at least {} min ({}), over the {ECS_ACTION_LIMIT_MINUTES} min after which the pipeline's ECS action fails while ECS is still shifting", d.total_minutes, d.explanation),
+            format!("a deployment takes at least {} min ({}), and tasks must still start and drain: the pipeline's ECS action fails after {ECS_ACTION_LIMIT_MINUTES} min while ECS is still shifting", d.total_minutes, d.explanation),
             "shorten the bake time or the steps (fewer, shorter), or follow the deployment with `cutover deploy watch --mode ecs-native --latest` instead of waiting in the pipeline");
+    } else if d.total_minutes + d.hook_minutes >= ECS_ACTION_LIMIT_MINUTES {
+        v.warn(TIMEOUT, &r,
+            format!("a deployment takes at least {} min, but its hooks may hold it up to {} min more ({}): past {ECS_ACTION_LIMIT_MINUTES} min the pipeline's ECS action fails while ECS is still shifting", d.total_minutes, d.hook_minutes, d.explanation),
+            "give the hooks a timeoutConfiguration that fits, or follow the deployment with `cutover deploy watch` instead of waiting in the pipeline");
     }
     v.done(TIMEOUT);
     v.note(TIMEOUT, d.explanation);
@@ -395,12 +417,25 @@ mod tests {
         let d = duration(&c);
         assert_eq!(
             (d.shift_minutes, d.hook_minutes, d.total_minutes),
-            (10, 20, 35)
+            (10, 20, 15)
         );
         let bg = DeploymentConfiguration::builder()
             .strategy(DeploymentStrategy::BlueGreen)
             .bake_time_in_minutes(60)
             .build();
-        assert_eq!(duration(&bg).total_minutes, 60, "60 is within the limit");
+        assert_eq!(
+            duration(&bg).total_minutes,
+            60,
+            "at the limit: no room to start tasks"
+        );
+        let no_timeout = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::BlueGreen)
+            .lifecycle_hooks(DeploymentLifecycleHook::builder().build())
+            .build();
+        assert_eq!(
+            duration(&no_timeout).hook_minutes,
+            1440,
+            "ECS's default timeout"
+        );
     }
 }

@@ -200,6 +200,43 @@ pub fn resolve_deploy(
     };
     let mut termination_wait = termination_wait;
     let mut strategy = strategy;
+    let native_given = {
+        let n = &l.native;
+        n.strategy.is_some()
+            || n.bake_time_minutes.is_some()
+            || n.step_percent.is_some()
+            || n.step_bake_time_minutes.is_some()
+            || n.canary_percent.is_some()
+            || n.canary_bake_time_minutes.is_some()
+            || !n.hooks.is_empty()
+    };
+    if l.mode.as_deref() == Some("ecs-native") {
+        // Native mode decides the strategy and the wait: a CodeDeploy setting for them says
+        // something else would happen.
+        if args.deployment_config.is_some() || l.deployment_config.is_some() {
+            bad(
+                file_source("local.deployment_config").0,
+                "local.deployment_config",
+                "a CodeDeploy configuration, but [local] mode is ecs-native".into(),
+                "set the strategy in [local.native] (strategy, step_percent, ...) and drop deployment_config / --deployment-config",
+            );
+        }
+        if args.termination_wait.is_some() || l.termination_wait.is_some() {
+            bad(
+                file_source("local.termination_wait").0,
+                "local.termination_wait",
+                "CodeDeploy's termination wait, but [local] mode is ecs-native".into(),
+                "set [local.native] bake_time_minutes instead",
+            );
+        }
+    } else if native_given {
+        bad(
+            file_source("local.native").0,
+            "local.native",
+            "[local.native] is set, but [local] mode is not ecs-native: it would be ignored".into(),
+            "add mode = \"ecs-native\" to [local], or remove [local.native]",
+        );
+    }
     let native = match l.mode.as_deref() {
         None | Some("codedeploy") => None,
         Some("ecs-native") => match native_settings(&l.native, minute) {
@@ -388,12 +425,18 @@ fn native_settings(
                 ));
             }
             let m = n.canary_bake_time_minutes.unwrap_or(10);
+            // The local load balancer's weights are whole percents.
+            let local = if f64::from(pct(p)) == p {
+                String::new()
+            } else {
+                format!(" (locally {}%)", pct(p))
+            };
             (
                 Strategy::Canary {
                     percent: pct(p),
                     minutes: m,
                 },
-                format!("CANARY {p}% for {m} min"),
+                format!("CANARY {p}%{local} for {m} min"),
             )
         }
         other => {

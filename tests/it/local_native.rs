@@ -124,4 +124,27 @@ fn native_settings_errors_name_the_key() {
     let (r, _) = deploy(&sb, &[]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("local.native.hooks.SCALE_UP"), "{r:?}");
+    // A CodeDeploy configuration would be ignored in native mode: refused, not overwritten.
+    let sb = native_project("strategy = \"LINEAR\"");
+    artifacts(&sb, &image_v1());
+    let (r, _) = deploy(
+        &sb,
+        &["--deployment-config", "CodeDeployDefault.ECSAllAtOnce"],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("[local] mode is ecs-native"), "{r:?}");
+    // And [local.native] without the mode would be ignored: refused too.
+    let sb = project();
+    let toml = sb.read("cutover.toml");
+    sb.write(
+        "cutover.toml",
+        &format!("{toml}\n[local.native]\nstrategy = \"LINEAR\"\n"),
+    );
+    artifacts(&sb, &image_v1());
+    let (r, _) = deploy(&sb, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("is not ecs-native: it would be ignored"),
+        "{r:?}"
+    );
 }

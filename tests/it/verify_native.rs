@@ -55,7 +55,7 @@ async fn a_correct_native_service_passes_with_its_time_noted() {
     let timing = r.checks.iter().find(|c| c.check == "timeout").unwrap();
     assert_eq!(
         timing.note.as_deref(),
-        Some("linear: 4 steps of 25%, 1 min between steps = 3 min; bake time 5 min; total 8 min")
+        Some("linear: 4 steps of 25%, 1 min between steps = 3 min; bake time 5 min; total 8 min; the hooks may add up to 10 min (their timeouts)")
     );
 }
 
@@ -89,7 +89,7 @@ async fn a_deployment_longer_than_the_ecs_action_a_one_sided_rule_and_a_roleless
     let timeout = by("timeout");
     assert_eq!(timeout.len(), 1, "{:#?}", r.findings);
     assert!(
-        timeout[0].starts_with("a deployment takes at least 69 min (linear: 10 steps of 10%, 6 min between steps = 54 min; bake time 15 min; total 69 min), over the 60 min"),
+        timeout[0].starts_with("a deployment takes at least 69 min (linear: 10 steps of 10%, 6 min between steps = 54 min; bake time 15 min; total 69 min; the hooks may add up to 1440 min (their timeouts)), and tasks must still start and drain: the pipeline's ECS action fails after 60 min"),
         "{}",
         timeout[0]
     );
