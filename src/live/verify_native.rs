@@ -7,12 +7,13 @@
 //! | `strategy` | (the service) | the controller is not ECS, or the strategy is not BLUE_GREEN, LINEAR or CANARY |
 //! | `advanced-configuration` | (the service) | a load balancer has no alternate target group, production listener rule or role (no test listener rule warns) |
 //! | `listener-rules` | elasticloadbalancing:DescribeRules | a rule is missing or does not forward to both target groups |
-//! | `native-hooks` | lambda:GetFunctionConfiguration | a hook's function is missing, or it has no role |
+//! | `infrastructure-role` | iam:GetRole, iam:ListAttachedRolePolicies, iam:ListRolePolicies, iam:GetRolePolicy | a load balancer's role is missing, ecs.amazonaws.com may not assume it, or its policies lack an action of AmazonECSInfrastructureRolePolicyForLoadBalancers |
+//! | `native-hooks` | lambda:GetFunctionConfiguration, and the IAM reads above | a hook's function is missing, it has no role, or the role is not for ECS or may not invoke Lambda |
 //! | `timeout` | (the service) | bake time + the shift + the hooks' timeouts outlast the pipeline's ECS action (60 minutes) |
 //! | `repository`, `image` | as for CodeDeploy | |
 //!
-//! The infrastructure role's trust and permissions are not read here (that needs IAM's API, which
-//! cutover does not link): `advanced-configuration` only checks that the role is named.
+//! The roles' permissions are read by action (an `Allow` whose action, wildcards included, covers
+//! each one needed), not by resource: a policy scoped to other listeners passes here.
 
 use std::collections::BTreeSet;
 
@@ -29,6 +30,173 @@ const STRATEGY: &str = "strategy";
 const ADVANCED: &str = "advanced-configuration";
 const RULES: &str = "listener-rules";
 const HOOKS: &str = "native-hooks";
+const ROLE: &str = "infrastructure-role";
+
+/// What ECS calls with the infrastructure role (the managed policy's actions).
+const INFRASTRUCTURE_ACTIONS: [&str; 8] = [
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:ModifyListener",
+    "elasticloadbalancing:ModifyRule",
+    "elasticloadbalancing:RegisterTargets",
+    "elasticloadbalancing:DeregisterTargets",
+];
+const INFRASTRUCTURE_MANAGED: &str = "AmazonECSInfrastructureRolePolicyForLoadBalancers";
+
+/// A role as IAM holds it: who may assume it, its managed policies' names, its inline policies.
+#[derive(Debug, Clone, Default)]
+pub struct RoleView {
+    pub trust: serde_json::Value,
+    pub attached: Vec<String>,
+    pub inline: Vec<serde_json::Value>,
+}
+
+/// Reads a role's trust and policies; `None` when IAM has no such role.
+pub async fn read_role(aws: &Aws, arn: &str) -> Result<Option<RoleView>, AwsError> {
+    let iam = aws_sdk_iam::Client::new(&aws.sdk);
+    let name = arn.rsplit('/').next().unwrap_or(arn).to_string();
+    let role = match iam.get_role().role_name(&name).send().await {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(AwsError::new("iam:GetRole", &e, false)),
+    };
+    let trust = role
+        .role()
+        .and_then(|r| r.assume_role_policy_document())
+        .map(|d| serde_json::from_str(&percent_decode(d)).unwrap_or_default())
+        .unwrap_or_default();
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(&name)
+        .send()
+        .await
+        .map_err(|e| AwsError::new("iam:ListAttachedRolePolicies", &e, false))?
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_name().map(str::to_string))
+        .collect();
+    let names = iam
+        .list_role_policies()
+        .role_name(&name)
+        .send()
+        .await
+        .map_err(|e| AwsError::new("iam:ListRolePolicies", &e, false))?
+        .policy_names()
+        .to_vec();
+    let mut inline = Vec::new();
+    for policy in names {
+        let got = iam
+            .get_role_policy()
+            .role_name(&name)
+            .policy_name(&policy)
+            .send()
+            .await
+            .map_err(|e| AwsError::new("iam:GetRolePolicy", &e, false))?;
+        inline
+            .push(serde_json::from_str(&percent_decode(got.policy_document())).unwrap_or_default());
+    }
+    Ok(Some(RoleView {
+        trust,
+        attached,
+        inline,
+    }))
+}
+
+/// IAM hands policy documents back URL-encoded (pure).
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn list(v: &serde_json::Value) -> Vec<&serde_json::Value> {
+    match v {
+        serde_json::Value::Array(a) => a.iter().collect(),
+        serde_json::Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+/// Whether the trust policy lets `service` assume the role (pure).
+pub fn trusts(trust: &serde_json::Value, service: &str) -> bool {
+    list(&trust["Statement"]).iter().any(|st| {
+        st["Effect"] == "Allow"
+            && list(&st["Action"])
+                .iter()
+                .any(|a| a.as_str().is_some_and(|a| glob(a, "sts:AssumeRole")))
+            && list(&st["Principal"]["Service"])
+                .iter()
+                .any(|p| p.as_str() == Some(service))
+    })
+}
+
+/// An IAM action pattern (`*` and `?` wildcards, case-insensitive) against an action (pure).
+fn glob(pattern: &str, action: &str) -> bool {
+    fn go(p: &[u8], a: &[u8]) -> bool {
+        match (p.first(), a.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], a) || (!a.is_empty() && go(p, &a[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &a[1..]),
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => go(&p[1..], &a[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), action.as_bytes())
+}
+
+/// The actions of `needed` no Allow of the role's inline policies covers, unless the managed
+/// policy `managed` is attached (pure).
+pub fn missing_actions<'a>(
+    role: &RoleView,
+    needed: &[&'a str],
+    managed: Option<&str>,
+) -> Vec<&'a str> {
+    if managed.is_some_and(|m| role.attached.iter().any(|a| a == m)) {
+        return Vec::new();
+    }
+    let allowed: Vec<&str> = role
+        .inline
+        .iter()
+        .flat_map(|doc| list(&doc["Statement"]))
+        .filter(|st| st["Effect"] == "Allow")
+        .flat_map(|st| list(&st["Action"]))
+        .filter_map(|a| a.as_str())
+        .collect();
+    needed
+        .iter()
+        .copied()
+        .filter(|n| !allowed.iter().any(|a| glob(a, n)))
+        .collect()
+}
 const TIMEOUT: &str = "timeout";
 
 /// The pipeline's standard ECS action gives up after at most this many minutes.
@@ -131,6 +299,7 @@ pub async fn verify(aws: &Aws, t: &Target) -> Result<Report, LiveError> {
     check_strategy(&mut v, svc.as_ref());
     let rules = check_advanced(&mut v, svc.as_ref());
     check_rules(&mut v, rules).await?;
+    check_roles(&mut v, svc.as_ref()).await?;
     check_hooks(&mut v, svc.as_ref()).await?;
     check_timeout(&mut v, svc.as_ref());
     check_repository(&mut v).await?;
@@ -171,6 +340,49 @@ fn check_strategy(v: &mut Verifier<'_>, svc: Option<&Service>) {
 
 /// The rules to check: `(role, rule ARN, the two target groups)`.
 type Rules = Vec<(&'static str, String, BTreeSet<String>)>;
+
+/// The infrastructure roles the load balancers name.
+fn infrastructure_roles(svc: Option<&Service>) -> Vec<String> {
+    let mut roles: Vec<String> = svc
+        .map(|s| s.load_balancers())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|lb| lb.advanced_configuration())
+        .filter_map(|a| a.role_arn())
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect();
+    roles.dedup();
+    roles
+}
+
+async fn check_roles(v: &mut Verifier<'_>, svc: Option<&Service>) -> Result<(), LiveError> {
+    let roles = infrastructure_roles(svc);
+    if roles.is_empty() {
+        v.skip(ROLE, "no infrastructure role is named");
+        return Ok(());
+    }
+    for arn in roles {
+        match read_role(v.aws, &arn).await {
+            Err(e) => v.call_failed(ROLE, &arn, e)?,
+            Ok(None) => v.error(ROLE, &arn, "the infrastructure role does not exist: ECS cannot change the listener rules", "create it (the template's LoadBalancerInfrastructureRole) or fix advancedConfiguration.roleArn"),
+            Ok(Some(role)) => {
+                if !trusts(&role.trust, "ecs.amazonaws.com") {
+                    v.error(ROLE, &arn, "ecs.amazonaws.com may not assume the infrastructure role: the deployment fails when ECS moves traffic",
+                        "let ecs.amazonaws.com assume it: a trust statement Allow sts:AssumeRole for the service principal ecs.amazonaws.com");
+                }
+                let missing = missing_actions(&role, &INFRASTRUCTURE_ACTIONS, Some(INFRASTRUCTURE_MANAGED));
+                if !missing.is_empty() {
+                    v.error(ROLE, &arn,
+                        format!("the infrastructure role may not {}: ECS calls them to shift traffic", missing.join(", ")),
+                        format!("attach {INFRASTRUCTURE_MANAGED}, or allow those actions on the listeners, rules and target groups"));
+                }
+            }
+        }
+    }
+    v.done(ROLE);
+    Ok(())
+}
 
 fn check_advanced(v: &mut Verifier<'_>, svc: Option<&Service>) -> Rules {
     let mut rules = Vec::new();
@@ -311,8 +523,20 @@ async fn check_hooks(v: &mut Verifier<'_>, svc: Option<&Service>) -> Result<(), 
             continue;
         }
         let target = h.hook_target_arn().unwrap_or_default().to_string();
-        if h.role_arn().is_none_or_empty() {
-            v.error(HOOKS, &target, "the hook names no roleArn: ECS cannot call it", "name a role that ecs.amazonaws.com may assume, allowed lambda:InvokeFunction on the function");
+        match h.role_arn().filter(|r| !r.is_empty()) {
+            None => v.error(HOOKS, &target, "the hook names no roleArn: ECS cannot call it", "name a role that ecs.amazonaws.com may assume, allowed lambda:InvokeFunction on the function"),
+            Some(role) => match read_role(v.aws, role).await {
+                Err(e) => v.call_failed(HOOKS, role, e)?,
+                Ok(None) => v.error(HOOKS, role, "the hook's role does not exist", "create it (the template's HookInvokeRole) or fix the hook's roleArn"),
+                Ok(Some(view)) => {
+                    if !trusts(&view.trust, "ecs.amazonaws.com") {
+                        v.error(HOOKS, role, "ecs.amazonaws.com may not assume the hook's role", "let ecs.amazonaws.com assume it (trust policy)");
+                    }
+                    if !missing_actions(&view, &["lambda:InvokeFunction"], None).is_empty() {
+                        v.error(HOOKS, role, "the hook's role may not lambda:InvokeFunction: ECS cannot call the hook", "allow lambda:InvokeFunction on the hook's function");
+                    }
+                }
+            },
         }
         match lambda
             .get_function_configuration()
@@ -367,6 +591,40 @@ mod tests {
         CanaryConfiguration, DeploymentLifecycleHook, DeploymentLifecycleHookTimeoutConfiguration,
         DeploymentStrategy, LinearConfiguration,
     };
+
+    #[test]
+    fn roles_are_read_by_trust_and_action() {
+        let doc = percent_decode("%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%7B%22Service%22%3A%22ecs.amazonaws.com%22%7D%2C%22Action%22%3A%22sts%3AAssumeRole%22%7D%5D%7D");
+        let trust: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        assert!(trusts(&trust, "ecs.amazonaws.com"));
+        assert!(!trusts(&trust, "lambda.amazonaws.com"));
+        let role = RoleView {
+            trust,
+            attached: Vec::new(),
+            inline: vec![serde_json::json!({"Statement": [
+                {"Effect": "Allow", "Action": ["elasticloadbalancing:Describe*", "elasticloadbalancing:ModifyRule"], "Resource": "*"},
+                {"Effect": "Deny", "Action": "elasticloadbalancing:ModifyListener", "Resource": "*"}
+            ]})],
+        };
+        assert_eq!(
+            missing_actions(&role, &INFRASTRUCTURE_ACTIONS, Some(INFRASTRUCTURE_MANAGED)),
+            [
+                "elasticloadbalancing:ModifyListener",
+                "elasticloadbalancing:RegisterTargets",
+                "elasticloadbalancing:DeregisterTargets"
+            ]
+        );
+        let managed = RoleView {
+            attached: vec![INFRASTRUCTURE_MANAGED.into()],
+            ..RoleView::default()
+        };
+        assert!(missing_actions(
+            &managed,
+            &INFRASTRUCTURE_ACTIONS,
+            Some(INFRASTRUCTURE_MANAGED)
+        )
+        .is_empty());
+    }
 
     #[test]
     fn a_linear_deployment_takes_its_steps_and_bake_time() {
