@@ -330,6 +330,7 @@ pub fn snapshot_of(info: &DeploymentInfo, target: Option<&EcsTarget>) -> Snapsho
             pending: t.pending_count(),
             running: t.running_count(),
             traffic_weight: t.traffic_weight(),
+            test_traffic_weight: None,
             target_group: t.target_group().and_then(|g| g.name()).map(str::to_string),
         })
         .collect();
@@ -387,6 +388,10 @@ pub fn snapshot_of(info: &DeploymentInfo, target: Option<&EcsTarget>) -> Snapsho
             .and_then(|r| r.rollback_deployment_id())
             .filter(|m| !m.is_empty())
             .map(str::to_string),
+        bake_minutes: info
+            .blue_green_deployment_configuration()
+            .and_then(|b| b.terminate_blue_instances_on_deployment_success())
+            .map(|t| u32::try_from(t.termination_wait_time_in_minutes()).unwrap_or(0)),
         waits_at_ready: info
             .blue_green_deployment_configuration()
             .and_then(|b| b.deployment_ready_option())
@@ -1000,6 +1005,15 @@ where
         }
         for c in changes(prev.as_ref(), &snap) {
             on(&c);
+        }
+        let baking_now = snap.status == DeploymentStatus::Baking
+            && prev.as_ref().map(|p| p.status) != Some(DeploymentStatus::Baking);
+        if let (true, Some(m)) = (baking_now, snap.bake_minutes) {
+            let until = now_unix_us() + u64::from(m) * 60_000_000;
+            w.say(format!(
+                "baking: blue is kept {m} min more, until about {} (from this poll)",
+                format_unix_us(until)
+            ));
         }
         if snap.status.is_final() {
             return Ok(w.end(snap, false, false));

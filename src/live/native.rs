@@ -277,6 +277,7 @@ pub fn snapshot_of(d: &ServiceDeployment) -> Snapshot {
         pending: i64::from(r.pending_task_count()),
         running: i64::from(r.running_task_count()),
         traffic_weight: r.requested_production_traffic_weight().unwrap_or_default(),
+        test_traffic_weight: r.requested_test_traffic_weight(),
         target_group: None,
     };
     let mut task_sets: Vec<TaskSet> = d
@@ -316,6 +317,10 @@ pub fn snapshot_of(d: &ServiceDeployment) -> Snapshot {
         rollback: rollback.filter(|_| raw == Some(S::RollbackSuccessful)),
         rollback_deployment: None,
         waits_at_ready: !stopping && (hook.is_some() || pause_ahead),
+        bake_minutes: d
+            .deployment_configuration()
+            .and_then(|c| c.bake_time_in_minutes())
+            .map(|m| u32::try_from(m).unwrap_or(0)),
         create_unix_us: d.created_at().map(unix_us),
         complete_unix_us: d.finished_at().or(d.stopped_at()).map(unix_us),
     }

@@ -29,6 +29,8 @@ pub struct TaskSet {
     pub running: i64,
     /// Production's share, in percent.
     pub traffic_weight: f64,
+    /// The test listener's share, in percent, where the API gives it (ECS-native).
+    pub test_traffic_weight: Option<f64>,
     pub target_group: Option<String>,
 }
 
@@ -64,6 +66,9 @@ pub struct Snapshot {
     pub rollback_deployment: Option<String>,
     /// The group waits at Ready for ContinueDeployment (`deploymentReadyOption` STOP_DEPLOYMENT).
     pub waits_at_ready: bool,
+    /// How long blue is kept after production moved: CodeDeploy's termination wait, or ECS's
+    /// bake time, in minutes, when the deployment says.
+    pub bake_minutes: Option<u32>,
     pub create_unix_us: Option<u64>,
     pub complete_unix_us: Option<u64>,
 }
@@ -143,6 +148,7 @@ impl Snapshot {
             rollback: None,
             rollback_deployment: None,
             waits_at_ready: false,
+            bake_minutes: None,
             create_unix_us: None,
             complete_unix_us: None,
         }
@@ -193,14 +199,17 @@ impl Change {
                 s
             }
             Change::TaskSet(t) => format!(
-                "  task set {} ({}): {} · desired {} running {} pending {} · traffic {}%",
+                "  task set {} ({}): {} · desired {} running {} pending {} · traffic {}%{}",
                 t.label.to_lowercase(),
                 t.id,
                 t.status,
                 t.desired,
                 t.running,
                 t.pending,
-                t.traffic_weight
+                t.traffic_weight,
+                t.test_traffic_weight
+                    .map(|w| format!(", test {w}%"))
+                    .unwrap_or_default()
             ),
             Change::Note { text } => text.clone(),
         }

@@ -137,6 +137,15 @@ async fn a_linear_deployment_starts_with_update_service_and_is_followed_through_
     for e in &r.events {
         assert_eq!(e.status, EventStatus::Succeeded, "{:?}", e.name);
     }
+    // The bake time left, said when baking starts; the test listener's share per revision.
+    assert!(
+        seen.iter()
+            .any(|c| c.text().starts_with("baking: blue is kept 5 min more")),
+        "{seen:#?}"
+    );
+    assert!(seen
+        .iter()
+        .any(|c| c.text().contains("task set green") && c.text().contains("test 100%")));
     // The request cutover sent, checked by the AWS CLI's parameter validation (its ECS model
     // has the native blue/green fields) against moto, on a native LINEAR service made by the CLI.
     let sb = with_aws(Sandbox::empty());
