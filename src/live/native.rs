@@ -97,30 +97,46 @@ pub async fn latest(
     running_only: bool,
 ) -> Result<String, LiveError> {
     let ecs = aws_sdk_ecs::Client::new(&aws.sdk);
-    let mut req = ecs
-        .list_service_deployments()
-        .cluster(cluster)
-        .service(service);
-    if running_only {
-        for s in [
-            ServiceDeploymentStatus::Pending,
-            ServiceDeploymentStatus::InProgress,
-            ServiceDeploymentStatus::RollbackRequested,
-            ServiceDeploymentStatus::RollbackInProgress,
-            ServiceDeploymentStatus::StopRequested,
-        ] {
-            req = req.status(s);
+    // The newest over a few pages (the API's order is not documented).
+    let mut newest: Option<(u64, String)> = None;
+    let mut token: Option<String> = None;
+    for _ in 0..LIST_PAGES {
+        let mut req = ecs
+            .list_service_deployments()
+            .cluster(cluster)
+            .service(service)
+            .set_next_token(token.take());
+        if running_only {
+            for s in [
+                ServiceDeploymentStatus::Pending,
+                ServiceDeploymentStatus::InProgress,
+                ServiceDeploymentStatus::RollbackRequested,
+                ServiceDeploymentStatus::RollbackInProgress,
+                ServiceDeploymentStatus::StopRequested,
+            ] {
+                req = req.status(s);
+            }
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| aws.error(AwsError::new("ecs:ListServiceDeployments", &e, false)))?;
+        for d in out.service_deployments() {
+            let (Some(at), Some(arn)) = (d.created_at().map(unix_us), d.service_deployment_arn())
+            else {
+                continue;
+            };
+            if newest.as_ref().map_or(true, |(n, _)| at > *n) {
+                newest = Some((at, arn.to_string()));
+            }
+        }
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
         }
     }
-    let out = req
-        .send()
-        .await
-        .map_err(|e| aws.error(AwsError::new("ecs:ListServiceDeployments", &e, false)))?;
-    out.service_deployments()
-        .iter()
-        .max_by_key(|d| d.created_at().map(unix_us))
-        .and_then(|d| d.service_deployment_arn())
-        .map(str::to_string)
+    newest
+        .map(|(_, arn)| arn)
         .ok_or_else(|| {
             LiveError::Config(format!(
                 "the ECS service `{cluster}/{service}` has no {}service deployment\n  hint: start one with `cutover deploy`, or pass its ARN",
@@ -128,6 +144,9 @@ pub async fn latest(
             ))
         })
 }
+
+/// How many pages of ListServiceDeployments `latest` reads.
+const LIST_PAGES: usize = 5;
 
 /// DescribeServiceDeployments of one deployment, as a snapshot.
 pub async fn snapshot(aws: &Aws, arn: &str) -> Result<Snapshot, LiveError> {

@@ -408,7 +408,10 @@ fn check_advanced(v: &mut Verifier<'_>, svc: Option<&Service>) -> Rules {
             .alternate_target_group_arn()
             .unwrap_or_default()
             .to_string();
-        let pair: BTreeSet<String> = [tg.clone(), alt.clone()].into_iter().collect();
+        let pair: BTreeSet<String> = [tg.clone(), alt.clone()]
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .collect();
         if alt.is_empty() {
             v.error(
                 ADVANCED,

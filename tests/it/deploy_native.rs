@@ -93,11 +93,8 @@ async fn a_linear_deployment_starts_with_update_service_and_is_followed_through_
             "RegisterTaskDefinition",
             "ecs-register-task-definition.json",
         ),
+        // UpdateService names the service deployment it started (currentServiceDeployment).
         ok("UpdateService", "ecs-update-service.json"),
-        ok(
-            "ListServiceDeployments",
-            "ecs-list-service-deployments.json",
-        ),
         describe("ecs-sd-linear-scale-up.json"),
         describe("ecs-sd-linear-test-shift.json"),
         describe("ecs-sd-linear-25.json"),
@@ -229,6 +226,19 @@ async fn a_linear_deployment_starts_with_update_service_and_is_followed_through_
         w.stderr.contains("ecs:ListServiceDeployments failed"),
         "{w:?}"
     );
+}
+
+#[tokio::test]
+async fn latest_is_the_newest_service_deployment_listed() {
+    let replay = Replay::new([ok(
+        "ListServiceDeployments",
+        "ecs-list-service-deployments.json",
+    )]);
+    let arn = native::latest(&replay.aws(), "cutover-demo", "sample-app", false)
+        .await
+        .unwrap();
+    replay.assert_called_in_order();
+    assert_eq!(arn, SD, "the newer of the two");
 }
 
 #[tokio::test]
