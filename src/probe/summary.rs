@@ -125,159 +125,356 @@ pub struct Percentiles {
     pub mean: f64,
 }
 
-/// Summarizes records in any order (they are sorted by start time, then sequence number).
+/// Summarizes records in any order (they are sorted by start time, then sequence number): the
+/// records are fed, in that order, to a [`Summarizer`], the one way a summary is made.
 pub fn summarize(records: &[Record]) -> Summary {
     let mut order: Vec<&Record> = records.iter().collect();
     order.sort_by_key(|r| (r.start_unix_us, r.seq));
-    let t0 = order.first().map_or(0, |r| r.start_unix_us);
-    let at = |r: &Record| request_ref(r, t0);
-
-    let total = count(order.len());
-    let ok = count(order.iter().filter(|r| r.kind.is_ok()).count());
-    let mut failures_by_kind = BTreeMap::new();
-    for r in order.iter().filter(|r| !r.kind.is_ok()) {
-        *failures_by_kind.entry(r.kind).or_insert(0) += 1;
+    let mut s = Summarizer::default();
+    for r in order {
+        s.push(r);
     }
-    let end_us = order
-        .iter()
-        .map(|r| r.start_unix_us.saturating_add(r.latency_us))
-        .max()
-        .unwrap_or(t0);
-    let last_start = order.last().map_or(t0, |r| r.start_unix_us);
-    let start_rate_per_s = if total > 1 && last_start > t0 {
-        round3((total - 1) as f64 / ((last_start - t0) as f64 / 1e6))
-    } else {
-        0.0
-    };
+    s.finish()
+}
 
-    // Versions in order of first appearance, with the index of their first and last answer.
-    let mut versions: Vec<(String, u64, usize, usize)> = Vec::new();
-    for (i, r) in order.iter().enumerate() {
-        let Some(v) = &r.version else { continue };
-        match versions.iter_mut().find(|(name, ..)| name == v) {
-            Some(entry) => {
-                entry.1 += 1;
-                entry.3 = i;
-            }
-            None => versions.push((v.clone(), 1, i, i)),
-        }
-    }
-    let last_version = order.iter().rev().find_map(|r| r.version.as_deref());
-    let transition_ends = match (versions.first(), last_version) {
-        (Some(old), Some(new)) if old.0 != new => versions
-            .iter()
-            .find(|v| v.0 == new)
-            .map(|new| (old.clone(), new.clone())),
-        _ => None,
-    };
-    let transition = transition_ends.as_ref().map(|(old, new)| {
-        let (last_old, first_new) = (order[old.3], order[new.2]);
-        Transition {
-            from: old.0.clone(),
-            to: new.0.clone(),
-            last_old: at(last_old),
-            first_new: at(first_new),
-            before_first_new: new.2.checked_sub(1).map(|i| at(order[i])),
-            gap_ms: ms_signed(first_new.start_unix_us, last_old.start_unix_us),
-        }
-    });
-    let both_answered = transition_ends.as_ref().and_then(|(old, new)| {
-        let (from, to) = (order[new.2].start_unix_us, order[old.3].start_unix_us);
-        (old.3 > new.2).then(|| Window {
-            from_at: format_unix_us(from),
-            to_at: format_unix_us(to),
-            from_offset_ms: ms(from.saturating_sub(t0)),
-            to_offset_ms: ms(to.saturating_sub(t0)),
-            duration_ms: ms(to.saturating_sub(from)),
-            requests: count(old.3 - new.2 + 1),
-        })
-    });
+/// One version's answers as they stream by.
+#[derive(Debug, Clone)]
+struct VersionAcc {
+    name: String,
+    count: u64,
+    first_index: u64,
+    last_index: u64,
+    first: RequestRef,
+    last: RequestRef,
+    first_start: u64,
+    last_start: u64,
+    /// The record just before this version's first answer (any record).
+    before_first: Option<RequestRef>,
+}
 
-    let longest_failure = longest_failure_run(&order, t0);
-    let ok_latencies: Vec<u64> = order
-        .iter()
-        .filter(|r| r.kind.is_ok())
-        .map(|r| r.latency_us)
-        .collect();
-    let delays: Vec<u64> = order.iter().filter_map(|r| r.sched_delay_us).collect();
-    Summary {
-        total,
-        ok,
-        failed: total - ok,
-        started_at: order.first().map(|r| format_unix_us(r.start_unix_us)),
-        ended_at: order.last().map(|_| format_unix_us(end_us)),
-        duration_ms: ms(end_us.saturating_sub(t0)),
-        start_rate_per_s,
-        failures_by_kind,
-        versions: versions
-            .iter()
-            .map(|(version, n, first, last)| {
-                let (first, last) = (order[*first].start_unix_us, order[*last].start_unix_us);
-                VersionSeen {
-                    version: version.clone(),
-                    count: *n,
-                    first_at: format_unix_us(first),
-                    last_at: format_unix_us(last),
-                    first_offset_ms: ms(first.saturating_sub(t0)),
-                    last_offset_ms: ms(last.saturating_sub(t0)),
-                }
-            })
-            .collect(),
-        transition,
-        both_answered,
-        longest_failure_ms: longest_failure.as_ref().map_or(0.0, |f| f.duration_ms),
-        longest_failure,
-        latency_ms: percentiles(ok_latencies),
-        sched_delay_ms: percentiles(delays),
+/// A run of consecutive failures.
+#[derive(Debug, Clone)]
+struct RunAcc {
+    first: RequestRef,
+    last: RequestRef,
+    first_start: u64,
+    last_start: u64,
+    count: u64,
+    kinds: BTreeMap<Kind, u64>,
+    /// Start of the record just before the run (a success), if any.
+    before_start: Option<u64>,
+    /// Start of the record just after it (a success), once seen.
+    after_start: Option<u64>,
+}
+
+impl RunAcc {
+    /// Compared as the batch summary compared runs: by time spanned, then by the failures in it.
+    fn span(&self) -> (u64, u64) {
+        (self.last_start.saturating_sub(self.first_start), self.count)
     }
 }
 
-/// The longest stretch of consecutive failures by time, the most failures breaking ties.
-fn longest_failure_run(order: &[&Record], t0: u64) -> Option<FailureRun> {
-    let mut best: Option<(usize, usize)> = None;
-    let mut i = 0;
-    while i < order.len() {
-        if order[i].kind.is_ok() {
-            i += 1;
-            continue;
+/// The summary built one record at a time, in constant memory: counters, the few records the
+/// summary names (first and last of each version, the longest failure run's ends), and
+/// histograms for the percentiles (3 significant digits; min, max and mean exact). Records must
+/// come in start order (start time, then sequence number); [`Reorder`] restores that order
+/// from completion order.
+#[derive(Debug, Default)]
+pub struct Summarizer {
+    t0: Option<u64>,
+    index: u64,
+    ok: u64,
+    failures_by_kind: BTreeMap<Kind, u64>,
+    end_us: u64,
+    last_start: u64,
+    versions: Vec<VersionAcc>,
+    last_version: Option<usize>,
+    prev: Option<(RequestRef, u64, bool)>,
+    run: Option<RunAcc>,
+    best: Option<RunAcc>,
+    latency: Stat,
+    delay: Stat,
+}
+
+/// The largest value the histograms tell apart (an hour in µs); larger ones count as it.
+const HIST_MAX_US: u64 = 3_600_000_000;
+
+/// A value's percentiles in constant memory.
+#[derive(Debug, Default)]
+struct Stat {
+    hist: Option<hdrhistogram::Histogram<u64>>,
+    count: u64,
+    sum: u128,
+    min: u64,
+    max: u64,
+}
+
+impl Stat {
+    fn record(&mut self, v: u64) {
+        if self.hist.is_none() {
+            // Three significant digits: within 0.1 % of the value (valid bounds: it never fails).
+            self.hist = hdrhistogram::Histogram::new_with_bounds(1, HIST_MAX_US, 3).ok();
         }
-        let mut j = i;
-        while j + 1 < order.len() && !order[j + 1].kind.is_ok() {
-            j += 1;
+        if let Some(h) = &mut self.hist {
+            h.saturating_record(v);
         }
-        let span = |(a, b): (usize, usize)| {
-            (
-                order[b]
-                    .start_unix_us
-                    .saturating_sub(order[a].start_unix_us),
-                b - a,
-            )
+        if self.count == 0 || v < self.min {
+            self.min = v;
+        }
+        self.max = self.max.max(v);
+        self.count += 1;
+        self.sum += u128::from(v);
+    }
+
+    /// Nearest-rank percentiles from the histogram (within its precision, kept within the exact
+    /// minimum and maximum), in milliseconds.
+    fn percentiles(&self) -> Option<Percentiles> {
+        let hist = self.hist.as_ref().filter(|_| self.count > 0)?;
+        let at = |q: f64| ms(hist.value_at_quantile(q).clamp(self.min, self.max));
+        Some(Percentiles {
+            count: self.count,
+            min: ms(self.min),
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            p999: at(0.999),
+            max: ms(self.max),
+            mean: round3(self.sum as f64 / self.count as f64 / 1000.0),
+        })
+    }
+}
+
+impl Summarizer {
+    /// Takes the next record in start order.
+    pub fn push(&mut self, r: &Record) {
+        let t0 = *self.t0.get_or_insert(r.start_unix_us);
+        let i = self.index;
+        self.index += 1;
+        let here = request_ref(r, t0);
+        let ok = r.kind.is_ok();
+        if ok {
+            self.ok += 1;
+            self.latency.record(r.latency_us);
+        } else {
+            *self.failures_by_kind.entry(r.kind).or_insert(0) += 1;
+        }
+        if let Some(d) = r.sched_delay_us {
+            self.delay.record(d);
+        }
+        self.end_us = self
+            .end_us
+            .max(r.start_unix_us.saturating_add(r.latency_us))
+            .max(t0);
+        self.last_start = r.start_unix_us;
+        if let Some(v) = &r.version {
+            let at = match self.versions.iter().position(|x| &x.name == v) {
+                Some(at) => {
+                    let acc = &mut self.versions[at];
+                    acc.count += 1;
+                    acc.last_index = i;
+                    acc.last = here.clone();
+                    acc.last_start = r.start_unix_us;
+                    at
+                }
+                None => {
+                    self.versions.push(VersionAcc {
+                        name: v.clone(),
+                        count: 1,
+                        first_index: i,
+                        last_index: i,
+                        first: here.clone(),
+                        last: here.clone(),
+                        first_start: r.start_unix_us,
+                        last_start: r.start_unix_us,
+                        before_first: self.prev.as_ref().map(|p| p.0.clone()),
+                    });
+                    self.versions.len() - 1
+                }
+            };
+            self.last_version = Some(at);
+        }
+        // Failure runs: a failure extends or opens one; a success closes it.
+        if ok {
+            if let Some(mut run) = self.run.take() {
+                run.after_start = Some(r.start_unix_us);
+                self.close(run);
+            }
+        } else {
+            let run = self.run.get_or_insert_with(|| RunAcc {
+                first: here.clone(),
+                last: here.clone(),
+                first_start: r.start_unix_us,
+                last_start: r.start_unix_us,
+                count: 0,
+                kinds: BTreeMap::new(),
+                before_start: self.prev.as_ref().map(|p| p.1),
+                after_start: None,
+            });
+            run.last = here.clone();
+            run.last_start = r.start_unix_us;
+            run.count += 1;
+            *run.kinds.entry(r.kind).or_insert(0) += 1;
+        }
+        self.prev = Some((here, r.start_unix_us, ok));
+    }
+
+    fn close(&mut self, run: RunAcc) {
+        if self.best.as_ref().map_or(true, |b| run.span() > b.span()) {
+            self.best = Some(run);
+        }
+    }
+
+    /// The summary of everything pushed.
+    pub fn finish(mut self) -> Summary {
+        if let Some(run) = self.run.take() {
+            self.close(run);
+        }
+        let t0 = self.t0.unwrap_or(0);
+        let total = self.index;
+        let end_us = if total == 0 { t0 } else { self.end_us };
+        let start_rate_per_s = if total > 1 && self.last_start > t0 {
+            round3((total - 1) as f64 / ((self.last_start - t0) as f64 / 1e6))
+        } else {
+            0.0
         };
-        if best.map_or(true, |b| span((i, j)) > span(b)) {
-            best = Some((i, j));
+        let ends = match (self.versions.first(), self.last_version) {
+            (Some(old), Some(new)) if old.name != self.versions[new].name => {
+                Some((old.clone(), self.versions[new].clone()))
+            }
+            _ => None,
+        };
+        let transition = ends.as_ref().map(|(old, new)| Transition {
+            from: old.name.clone(),
+            to: new.name.clone(),
+            last_old: old.last.clone(),
+            first_new: new.first.clone(),
+            before_first_new: new.before_first.clone(),
+            gap_ms: ms_signed(new.first_start, old.last_start),
+        });
+        let both_answered = ends.as_ref().and_then(|(old, new)| {
+            let (from, to) = (new.first_start, old.last_start);
+            (old.last_index > new.first_index).then(|| Window {
+                from_at: format_unix_us(from),
+                to_at: format_unix_us(to),
+                from_offset_ms: ms(from.saturating_sub(t0)),
+                to_offset_ms: ms(to.saturating_sub(t0)),
+                duration_ms: ms(to.saturating_sub(from)),
+                requests: old.last_index - new.first_index + 1,
+            })
+        });
+        let longest_failure = self.best.map(|b| FailureRun {
+            count: b.count,
+            duration_ms: ms(b.last_start.saturating_sub(b.first_start)),
+            between_successes_ms: b
+                .before_start
+                .zip(b.after_start)
+                .map(|(before, after)| ms(after.saturating_sub(before))),
+            first: b.first,
+            last: b.last,
+            kinds: b.kinds,
+        });
+        Summary {
+            total,
+            ok: self.ok,
+            failed: total - self.ok,
+            started_at: self.t0.map(format_unix_us),
+            ended_at: self.t0.map(|_| format_unix_us(end_us)),
+            duration_ms: ms(end_us.saturating_sub(t0)),
+            start_rate_per_s,
+            failures_by_kind: self.failures_by_kind,
+            versions: self
+                .versions
+                .iter()
+                .map(|v| VersionSeen {
+                    version: v.name.clone(),
+                    count: v.count,
+                    first_at: format_unix_us(v.first_start),
+                    last_at: format_unix_us(v.last_start),
+                    first_offset_ms: ms(v.first_start.saturating_sub(t0)),
+                    last_offset_ms: ms(v.last_start.saturating_sub(t0)),
+                })
+                .collect(),
+            transition,
+            both_answered,
+            longest_failure_ms: longest_failure.as_ref().map_or(0.0, |f| f.duration_ms),
+            longest_failure,
+            latency_ms: self.latency.percentiles(),
+            sched_delay_ms: self.delay.percentiles(),
         }
-        i = j + 1;
     }
-    let (a, b) = best?;
-    let (first, last) = (order[a], order[b]);
-    let mut kinds = BTreeMap::new();
-    for r in &order[a..=b] {
-        *kinds.entry(r.kind).or_insert(0) += 1;
+}
+
+/// Restores start order to records that arrive in completion order, holding only those that
+/// could still be overtaken: a record is released once every record still to come must have
+/// started after it (it completes within `window` of its start, and later ones end later).
+#[derive(Debug)]
+pub struct Reorder {
+    window_us: u64,
+    /// The latest end (start + latency) seen.
+    horizon: u64,
+    held: std::collections::BinaryHeap<std::cmp::Reverse<Held>>,
+}
+
+#[derive(Debug)]
+struct Held(Record);
+
+impl PartialEq for Held {
+    fn eq(&self, o: &Held) -> bool {
+        (self.0.start_unix_us, self.0.seq) == (o.0.start_unix_us, o.0.seq)
     }
-    let between_successes_ms = match (a.checked_sub(1), order.get(b + 1)) {
-        (Some(before), Some(after)) => Some(ms(after
-            .start_unix_us
-            .saturating_sub(order[before].start_unix_us))),
-        _ => None,
-    };
-    Some(FailureRun {
-        count: count(b - a + 1),
-        first: request_ref(first, t0),
-        last: request_ref(last, t0),
-        duration_ms: ms(last.start_unix_us.saturating_sub(first.start_unix_us)),
-        between_successes_ms,
-        kinds,
-    })
+}
+impl Eq for Held {}
+impl PartialOrd for Held {
+    fn partial_cmp(&self, o: &Held) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Held {
+    fn cmp(&self, o: &Held) -> std::cmp::Ordering {
+        (self.0.start_unix_us, self.0.seq).cmp(&(o.0.start_unix_us, o.0.seq))
+    }
+}
+
+impl Reorder {
+    /// `window`: the longest a request may take (the probe's timeout) plus a margin for the
+    /// time between its end and its arrival.
+    pub fn new(window: std::time::Duration) -> Reorder {
+        Reorder {
+            window_us: u64::try_from(window.as_micros()).unwrap_or(u64::MAX),
+            horizon: 0,
+            held: std::collections::BinaryHeap::new(),
+        }
+    }
+
+    /// Takes one record; hands `out` every record now safe to release, in start order.
+    pub fn push(&mut self, r: Record, out: &mut impl FnMut(Record)) {
+        self.horizon = self
+            .horizon
+            .max(r.start_unix_us.saturating_add(r.latency_us));
+        self.held.push(std::cmp::Reverse(Held(r)));
+        let safe_before = self.horizon.saturating_sub(self.window_us);
+        while self
+            .held
+            .peek()
+            .is_some_and(|h| h.0 .0.start_unix_us < safe_before)
+        {
+            if let Some(std::cmp::Reverse(Held(r))) = self.held.pop() {
+                out(r);
+            }
+        }
+    }
+
+    /// Releases the rest, in start order.
+    pub fn finish(mut self, out: &mut impl FnMut(Record)) {
+        while let Some(std::cmp::Reverse(Held(r))) = self.held.pop() {
+            out(r);
+        }
+    }
+
+    /// Records held now.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
 }
 
 fn request_ref(r: &Record, t0: u64) -> RequestRef {
@@ -290,35 +487,6 @@ fn request_ref(r: &Record, t0: u64) -> RequestRef {
         version: r.version.clone(),
         latency_ms: ms(r.latency_us),
     }
-}
-
-/// Nearest-rank percentiles of microsecond values, in milliseconds.
-fn percentiles(mut us: Vec<u64>) -> Option<Percentiles> {
-    if us.is_empty() {
-        return None;
-    }
-    us.sort_unstable();
-    let n = us.len();
-    let rank = |p: f64| {
-        // ceil(p * n) - 1, within bounds.
-        let idx = (p * n as f64).ceil() as usize;
-        ms(us[idx.clamp(1, n) - 1])
-    };
-    let sum: u128 = us.iter().map(|&v| u128::from(v)).sum();
-    Some(Percentiles {
-        count: count(n),
-        min: ms(us[0]),
-        p50: rank(0.50),
-        p90: rank(0.90),
-        p99: rank(0.99),
-        p999: rank(0.999),
-        max: ms(us[n - 1]),
-        mean: round3(sum as f64 / n as f64 / 1000.0),
-    })
-}
-
-fn count(n: usize) -> u64 {
-    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// Microseconds to milliseconds, kept to the microsecond.
@@ -534,11 +702,70 @@ mod tests {
         assert_eq!(s.start_rate_per_s, 100.0);
     }
 
+    fn stat(values: impl IntoIterator<Item = u64>) -> Percentiles {
+        let mut s = Stat::default();
+        for v in values {
+            s.record(v);
+        }
+        s.percentiles().expect("values")
+    }
+
     #[test]
     fn percentiles_use_nearest_rank() {
-        let p = percentiles((1..=1000).collect()).expect("values");
+        // Below 2048 µs the histogram is exact: the nearest-rank values themselves.
+        let p = stat(1..=1000);
         assert_eq!((p.p50, p.p99, p.max, p.min), (0.5, 0.99, 1.0, 0.001));
-        let one = percentiles(vec![7]).expect("one value");
+        let one = stat([7]);
         assert_eq!((one.p50, one.p999), (0.007, 0.007));
+    }
+
+    #[test]
+    fn percentiles_above_the_exact_range_are_within_a_thousandth() {
+        let values: Vec<u64> = (0..10_000u64).map(|i| 1_000 + i * 97).collect();
+        let p = stat(values.iter().copied());
+        let exact = |q: f64| {
+            let idx = (q * values.len() as f64).ceil() as usize;
+            values[idx.clamp(1, values.len()) - 1] as f64 / 1000.0
+        };
+        for (got, q) in [(p.p50, 0.5), (p.p90, 0.9), (p.p99, 0.99), (p.p999, 0.999)] {
+            let want = exact(q);
+            assert!(
+                (got - want).abs() <= want / 1000.0,
+                "p{q}: {got} against {want}"
+            );
+        }
+        assert_eq!(p.max, *values.last().unwrap() as f64 / 1000.0, "max exact");
+        let mean = values.iter().sum::<u64>() as f64 / values.len() as f64 / 1000.0;
+        assert!((p.mean - mean).abs() < 0.001, "mean exact");
+    }
+
+    #[test]
+    fn reordering_restores_start_order_within_the_window() {
+        let rec = |seq: u64, start: u64, latency: u64| Record {
+            seq,
+            start_unix_us: start,
+            sched_delay_us: None,
+            latency_us: latency,
+            kind: Kind::Ok,
+            status: Some(200),
+            version: None,
+            detail: None,
+            retried: false,
+        };
+        // In completion order: a slow request (seq 0) ends after faster later ones.
+        let arrivals = [
+            rec(1, 1_000, 100),
+            rec(2, 2_000, 100),
+            rec(0, 0, 5_000),
+            rec(3, 9_000, 100),
+        ];
+        let mut r = Reorder::new(std::time::Duration::from_micros(6_000));
+        let mut out = Vec::new();
+        for a in arrivals {
+            r.push(a, &mut |x| out.push(x.seq));
+        }
+        assert!(r.held() < 4, "released what could no longer be overtaken");
+        r.finish(&mut |x| out.push(x.seq));
+        assert_eq!(out, [0, 1, 2, 3]);
     }
 }
