@@ -339,6 +339,8 @@ fn follow_options(ctx: &Ctx, gates: &GateArgs, poll: &WatchArgs) -> Result<Follo
         let mut o = ProbeOptions::new(url);
         o.rate = gates.probe_rate;
         o.results_dir = ctx.cwd.join(&gates.results);
+        // A deployment may bake for days: summarize as the records come, keep none.
+        o.keep_records = false;
         o
     };
     for url in gates.probe.iter().chain(&gates.test_probe) {

@@ -21,6 +21,8 @@ pub(crate) fn probe_cmd(ctx: &Ctx, args: crate::cli::ProbeArgs) -> Result<Exit, 
         live_status: !ctx.quiet,
         live_label: None,
         gate: None,
+        // Constant memory unless a picture needs every record.
+        keep_records: args.svg.is_some(),
     };
     if opts.duration.is_none() && opts.until_version.is_none() {
         return Err(Failure::usage(anyhow::anyhow!(
@@ -74,13 +76,18 @@ pub(crate) fn probe_cmd(ctx: &Ctx, args: crate::cli::ProbeArgs) -> Result<Exit, 
 
 pub(crate) fn report_cmd(ctx: &Ctx, args: &crate::cli::ReportArgs) -> Result<Exit, Failure> {
     use crate::probe;
-    let records = probe::report::read_records(&args.file).map_err(Failure::usage)?;
-    let summary = probe::summarize(&records);
-    if let Some(svg) = &args.svg {
-        std::fs::write(svg, probe::svg::render(&records, &summary))
-            .with_context(|| format!("writing `{}`", svg.display()))
-            .map_err(Failure::usage)?;
-    }
+    // A picture needs every record; the summary alone streams the file in constant memory.
+    let summary = match &args.svg {
+        Some(svg) => {
+            let records = probe::report::read_records(&args.file).map_err(Failure::usage)?;
+            let summary = probe::summarize(&records);
+            std::fs::write(svg, probe::svg::render(&records, &summary))
+                .with_context(|| format!("writing `{}`", svg.display()))
+                .map_err(Failure::usage)?;
+            summary
+        }
+        None => probe::report::summarize_file(&args.file).map_err(Failure::usage)?,
+    };
     match ctx.output {
         OutputFormat::Json => print_json(&summary),
         OutputFormat::Text => crate::output::say_raw(&probe::render_text(&summary)),

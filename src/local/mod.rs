@@ -711,6 +711,7 @@ impl<'a> Service<'a> {
                 live_status: opts.live,
                 live_label: Some(label.clone()),
                 gate: None,
+                keep_records: true,
             });
         if let Some(po) = &probe_opts {
             self.say(format!("probe started: {} at {}", po.url, po.rate));

@@ -110,6 +110,10 @@ pub struct ProbeOptions {
     /// Trips when more than its limit of requests have failed, while the run goes on (the
     /// deployment gate of `cutover deploy --probe`).
     pub gate: Option<FailureGate>,
+    /// Hand every record back in [`ProbeOutcome::records`] (memory grows with the run: about
+    /// 150 bytes a request). Without it the run keeps constant memory: the records are only in
+    /// the file, and the summary is built as they come.
+    pub keep_records: bool,
 }
 
 /// A failure count that whoever drives the probe can wait on: it trips once more than `limit`
@@ -220,6 +224,7 @@ impl ProbeOptions {
             live_status: false,
             live_label: None,
             gate: None,
+            keep_records: true,
         }
     }
 
@@ -270,7 +275,8 @@ pub enum StopReason {
 #[derive(Debug, Clone)]
 pub struct ProbeOutcome {
     pub summary: Summary,
-    /// Every record, in the order they completed (the file's order).
+    /// Every record, in the order they completed (the file's order), when
+    /// [`ProbeOptions::keep_records`]; else empty.
     pub records: Vec<Record>,
     /// The JSON-lines file written.
     pub records_path: PathBuf,
@@ -380,6 +386,9 @@ where
             live_status: opts.live_status,
             live_label: opts.live_label.clone(),
             gate: opts.gate.clone(),
+            keep_records: opts.keep_records,
+            // A request ends within its timeout; a second more for it to reach the recorder.
+            window: opts.timeout + Duration::from_secs(1),
             until_version: opts.until_version.clone(),
             stable_for: opts.stable_for,
             shared: shared.clone(),
@@ -387,7 +396,7 @@ where
     )?;
     let stop_reason = runner::drive(opts, client, clock, tx, shared, stop).await;
     let recorded = handle.finish().await?;
-    let summary = summarize(&recorded.records);
+    let summary = recorded.summary;
     let summary_path = records_path.with_extension("summary.json");
     let json = serde_json::to_vec_pretty(&summary).unwrap_or_default();
     tokio::fs::write(&summary_path, json)

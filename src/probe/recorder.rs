@@ -1,5 +1,7 @@
 //! The recorder: a thread that receives every record through a channel, appends it to the
-//! JSON-lines file through a large buffer, keeps it for the summary, watches for
+//! JSON-lines file through a large buffer, adds it to the summary as it goes (in start order,
+//! through a reorder window as long as the timeout: constant memory), keeps it only when the
+//! caller wants the records (a picture, the failures by event), watches for
 //! `--until-version` being answered steadily and refreshes the live status line. Workers only
 //! push into an unbounded channel, so a slow disk never delays a request.
 
@@ -26,6 +28,10 @@ pub(crate) struct Config {
     pub live_status: bool,
     pub live_label: Option<super::LiveLabel>,
     pub gate: Option<super::FailureGate>,
+    /// Keep every record for the caller (memory grows with the run), or only summarize.
+    pub keep_records: bool,
+    /// The longest a request takes from start to arrival here (timeout plus a margin).
+    pub window: Duration,
     pub until_version: Option<String>,
     pub stable_for: Duration,
     pub shared: Arc<Shared>,
@@ -33,7 +39,9 @@ pub(crate) struct Config {
 
 /// What the recorder hands back when the run is over.
 pub(crate) struct Recorded {
+    /// Every record, when the caller asked to keep them; else empty.
     pub records: Vec<Record>,
+    pub summary: super::Summary,
     /// `until_version` was answered steadily for `stable_for`.
     pub reached: bool,
 }
@@ -110,6 +118,8 @@ fn record_loop(
     let mut out = BufWriter::with_capacity(256 * 1024, file);
     let mut line = Vec::with_capacity(512);
     let mut records = Vec::new();
+    let mut reorder = super::summary::Reorder::new(config.window);
+    let mut summarizer = super::summary::Summarizer::default();
     let mut write_error = None;
     let mut stable = StableTracker::new(config.until_version.clone(), config.stable_for);
     let mut status = config
@@ -140,7 +150,10 @@ fn record_loop(
                 if let Some(status) = &mut status {
                     status.observe(&record);
                 }
-                records.push(record);
+                if config.keep_records {
+                    records.push(record.clone());
+                }
+                reorder.push(record, &mut |r| summarizer.push(&r));
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
@@ -157,10 +170,14 @@ fn record_loop(
     }
     match write_error {
         Some(source) => Err(ProbeError::Write { path, source }),
-        None => Ok(Recorded {
-            records,
-            reached: stable.reached,
-        }),
+        None => {
+            reorder.finish(&mut |r| summarizer.push(&r));
+            Ok(Recorded {
+                records,
+                summary: summarizer.finish(),
+                reached: stable.reached,
+            })
+        }
     }
 }
 

@@ -61,6 +61,51 @@ pub fn parse_records(bytes: &[u8]) -> (Vec<Record>, Vec<BadLine>) {
     (records, bad)
 }
 
+/// Summarizes a results file as it is read, in constant memory: the records go through a
+/// reorder window (the longest latency seen plus a second) into the incremental summary. Strict
+/// as [`read_records`]: the first bad line is an error naming the file and line.
+pub fn summarize_file(path: &Path) -> Result<super::Summary, ReportError> {
+    use std::io::BufRead as _;
+    let fail = |source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(fail)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut reorder = super::summary::Reorder::new(std::time::Duration::from_secs(1));
+    let mut summarizer = super::summary::Summarizer::default();
+    let mut buf = Vec::with_capacity(512);
+    let (mut line, mut any) = (0usize, false);
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).map_err(fail)? == 0 {
+            break;
+        }
+        line += 1;
+        let bad = |message: String| ReportError::BadLine {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let text = std::str::from_utf8(&buf).map_err(|_| bad("not UTF-8".into()))?;
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let record: Record = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        any = true;
+        reorder.widen_to(record.latency_us.saturating_add(1_000_000));
+        reorder.push(record, &mut |r| summarizer.push(&r));
+    }
+    if !any {
+        return Err(ReportError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    reorder.finish(&mut |r| summarizer.push(&r));
+    Ok(summarizer.finish())
+}
+
 /// Reads a results file strictly: the first bad line is an error naming the file and line.
 pub fn read_records(path: &Path) -> Result<Vec<Record>, ReportError> {
     let (records, bad) = read_records_lenient(path)?;

@@ -471,6 +471,12 @@ impl Reorder {
         }
     }
 
+    /// Makes the window at least `us` long (a saved file does not say its timeout: the longest
+    /// latency seen, and a margin, stand for it).
+    pub fn widen_to(&mut self, us: u64) {
+        self.window_us = self.window_us.max(us);
+    }
+
     /// Records held now.
     pub fn held(&self) -> usize {
         self.held.len()

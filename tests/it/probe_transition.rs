@@ -150,3 +150,73 @@ async fn an_unreached_version_fails_the_run() {
         (Some(false), false)
     );
 }
+
+/// The streamed summary of the file (constant memory, `cutover report` without --svg) is the one
+/// read all at once.
+#[test]
+fn the_streamed_summary_of_the_fixture_is_the_batch_one() {
+    let (_, batch) = fixture_summary();
+    let streamed = report::summarize_file(Path::new(FIXTURE)).expect("the fixture streams");
+    assert_eq!(streamed, batch);
+}
+
+/// A probe that keeps no records (`cutover probe` without --svg, `cutover deploy --probe`)
+/// summarizes as the records come: the same summary as its file read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_that_keeps_no_records_summarizes_what_its_file_holds() {
+    let server = serve(|r| {
+        if r.index < 40 {
+            Reply::Bytes(version("0.0.1"))
+        } else {
+            Reply::Bytes(version("0.0.2"))
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(&server.url(), dir.path());
+    o.rate = Rate::Fixed(400.0);
+    o.duration = Some(Duration::from_millis(300));
+    o.keep_records = false;
+    let out = probe::run_until(&o, std::future::pending()).await.unwrap();
+    assert!(out.records.is_empty(), "no record kept");
+    assert!(out.summary.total > 40, "{:?}", out.summary.total);
+    let back = probe::summarize(&report::read_records(&out.records_path).unwrap());
+    assert_eq!(out.summary, back);
+    assert_eq!(out.summary.versions.len(), 2);
+}
+
+proptest::proptest! {
+    /// Records arriving in any completion order (each within its latency of its start) give the
+    /// summary of the same records sorted: the reorder window restores start order.
+    #[test]
+    fn completion_order_does_not_change_the_summary(
+        specs in proptest::collection::vec((0u64..3, 1u64..50_000, 0u8..4), 1..200)
+    ) {
+        use cutover::probe::summary::{Reorder, Summarizer};
+        let records: Vec<probe::Record> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, (version, latency, kind))| probe::Record {
+                seq: i as u64,
+                start_unix_us: 1_000_000 + i as u64 * 5_000,
+                sched_delay_us: Some(*latency % 300),
+                latency_us: *latency,
+                kind: if *kind == 0 { Kind::ConnectRefused } else { Kind::Ok },
+                status: (*kind != 0).then_some(200),
+                version: (*kind != 0).then(|| format!("0.0.{version}")),
+                detail: None,
+                retried: false,
+            })
+            .collect();
+        let batch = probe::summarize(&records);
+        let mut arrival = records.clone();
+        arrival.sort_by_key(|r| (r.start_unix_us + r.latency_us, r.seq));
+        let mut reorder = Reorder::new(Duration::from_millis(50));
+        let mut s = Summarizer::default();
+        for r in arrival {
+            reorder.push(r, &mut |x| s.push(&x));
+        }
+        reorder.finish(&mut |x| s.push(&x));
+        proptest::prop_assert_eq!(s.finish(), batch);
+    }
+}
