@@ -28,6 +28,22 @@ pub enum Event {
     TerminateBlue,
 }
 
+/// An ECS-native deployment's lifecycle stages, in ECS's order (PRE_PRODUCTION_TRAFFIC_SHIFT:
+/// before each traffic step of a linear or canary deployment).
+pub const ECS_STAGES: [&str; 11] = [
+    "RECONCILE_SERVICE",
+    "PRE_SCALE_UP",
+    "SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRE_PRODUCTION_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+    "BAKE_TIME",
+    "CLEAN_UP",
+];
+
 impl Event {
     pub const ALL: [Event; 9] = [
         Event::BeforeInstall,
@@ -299,19 +315,7 @@ mod tests {
 
     #[test]
     fn ecs_stages_fall_in_the_events_in_order() {
-        let stages = [
-            "RECONCILE_SERVICE",
-            "PRE_SCALE_UP",
-            "SCALE_UP",
-            "POST_SCALE_UP",
-            "TEST_TRAFFIC_SHIFT",
-            "POST_TEST_TRAFFIC_SHIFT",
-            "PRE_PRODUCTION_TRAFFIC_SHIFT",
-            "PRODUCTION_TRAFFIC_SHIFT",
-            "POST_PRODUCTION_TRAFFIC_SHIFT",
-            "BAKE_TIME",
-            "CLEAN_UP",
-        ];
+        let stages = ECS_STAGES;
         let events: Vec<Event> = stages
             .iter()
             .filter_map(|s| Event::from_ecs_stage(s))

@@ -14,7 +14,7 @@ use aws_sdk_ecs::types::{
 use super::snapshot::{unix_us, Answer, Created, Snapshot, TaskSet};
 use super::{Aws, LiveError};
 use crate::aws::AwsError;
-use crate::lifecycle::{DeploymentStatus, ErrorInfo, Event, EventStatus};
+use crate::lifecycle::{DeploymentStatus, ErrorInfo, Event, EventStatus, ECS_STAGES as STAGES};
 
 /// Whether the service runs under the ECS deployment controller (native blue/green), from
 /// DescribeServices; `None` when the service does not exist.
@@ -168,22 +168,6 @@ pub async fn snapshot(aws: &Aws, arn: &str) -> Result<Snapshot, LiveError> {
     };
     Ok(snapshot_of(d))
 }
-
-/// The lifecycle stages in ECS's order (PRE_PRODUCTION_TRAFFIC_SHIFT: before each traffic step
-/// of a linear or canary deployment).
-const STAGES: [&str; 11] = [
-    "RECONCILE_SERVICE",
-    "PRE_SCALE_UP",
-    "SCALE_UP",
-    "POST_SCALE_UP",
-    "TEST_TRAFFIC_SHIFT",
-    "POST_TEST_TRAFFIC_SHIFT",
-    "PRE_PRODUCTION_TRAFFIC_SHIFT",
-    "PRODUCTION_TRAFFIC_SHIFT",
-    "POST_PRODUCTION_TRAFFIC_SHIFT",
-    "BAKE_TIME",
-    "CLEAN_UP",
-];
 
 /// The hook waiting for ContinueServiceDeployment, if one is.
 pub fn awaiting_hook(d: &ServiceDeployment) -> Option<&str> {

@@ -6,11 +6,10 @@
 //! validation, whose ECS model has the new fields, against moto.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use cutover::lifecycle::{DeploymentStatus, Event, EventStatus};
-use cutover::live::deployment::{self, Change, FollowOptions, Followed, Group};
+use cutover::live::deployment::{Change, FollowOptions, Followed, Group};
 use cutover::live::native;
 use cutover::probe::{FailureGate, ProbeOptions, Rate};
 use serde_json::json;
@@ -45,19 +44,7 @@ fn describe(file: &'static str) -> crate::support::replay::Step {
 }
 
 async fn follow(replay: &Replay, opts: &FollowOptions) -> (Followed, Vec<Change>) {
-    let seen = Mutex::new(Vec::new());
-    let on = |c: &Change| seen.lock().unwrap().push(c.clone());
-    let f = deployment::follow(
-        &replay.aws(),
-        &group(),
-        SD,
-        opts,
-        std::future::pending(),
-        &on,
-    )
-    .await
-    .expect("follow");
-    (f, seen.into_inner().unwrap())
+    crate::support::replay::follow(replay, &group(), SD, opts).await
 }
 
 fn taskdef() -> serde_json::Value {

@@ -5,7 +5,6 @@
 //! of the ones that change the deployment (StopDeployment, ContinueDeployment, CreateDeployment).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use cutover::lifecycle::{DeploymentStatus, Event, EventStatus};
@@ -14,7 +13,7 @@ use cutover::probe::{FailureGate, ProbeOptions, Rate};
 use serde_json::json;
 
 use crate::support::probe::{serve, version, Reply};
-use crate::support::replay::{err, ok, poll, Replay};
+use crate::support::replay::{diagnosis, err, ok, poll, Replay};
 
 const ID: &str = "d-EXAMPLE11";
 
@@ -52,21 +51,8 @@ fn probe_options(url: &str, dir: &std::path::Path) -> ProbeOptions {
     o
 }
 
-/// Follows the replayed deployment and returns the end and every change seen.
 async fn follow(replay: &Replay, opts: &FollowOptions) -> (Followed, Vec<Change>) {
-    let seen = Mutex::new(Vec::new());
-    let on = |c: &Change| seen.lock().unwrap().push(c.clone());
-    let f = deployment::follow(
-        &replay.aws(),
-        &group(),
-        ID,
-        opts,
-        std::future::pending(),
-        &on,
-    )
-    .await
-    .expect("follow");
-    (f, seen.into_inner().unwrap())
+    crate::support::replay::follow(replay, &group(), ID, opts).await
 }
 
 #[tokio::test]
@@ -162,11 +148,7 @@ async fn a_failed_hook_shows_its_diagnostics_the_service_events_and_the_stopped_
         ]
         .into_iter()
         .flatten()
-        .chain([
-            ok("DescribeServices", "ecs-describe-services.json"),
-            ok("ListTasks", "ecs-list-tasks.json"),
-            ok("DescribeTasks", "ecs-describe-tasks.json"),
-        ]),
+        .chain(diagnosis()),
     );
     let (f, _) = follow(&replay, &options(Duration::from_millis(1))).await;
     replay.assert_called_in_order();
@@ -219,11 +201,7 @@ async fn the_probe_gate_stops_the_deployment_with_rollback_at_once() {
             "get-deployment-stopped.json",
             "get-deployment-target-stopped.json",
         ))
-        .chain([
-            ok("DescribeServices", "ecs-describe-services.json"),
-            ok("ListTasks", "ecs-list-tasks.json"),
-            ok("DescribeTasks", "ecs-describe-tasks.json"),
-        ]),
+        .chain(diagnosis()),
     );
     let mut opts = options(Duration::from_secs(60));
     let mut p = probe_options(&dead_url(), dir.path());
@@ -316,11 +294,7 @@ async fn at_ready_a_failing_test_probe_stops_the_deployment_with_rollback() {
             "get-deployment-ready-stopped.json",
             "get-deployment-target-stopped.json",
         ))
-        .chain([
-            ok("DescribeServices", "ecs-describe-services.json"),
-            ok("ListTasks", "ecs-list-tasks.json"),
-            ok("DescribeTasks", "ecs-describe-tasks.json"),
-        ]),
+        .chain(diagnosis()),
     );
     let mut opts = options(Duration::from_millis(1));
     let mut t = probe_options(&dead_url(), dir.path());
@@ -490,11 +464,7 @@ async fn the_production_gate_cuts_the_test_probe_short_and_nothing_is_continued(
             "get-deployment-ready-stopped.json",
             "get-deployment-target-stopped.json",
         ))
-        .chain([
-            ok("DescribeServices", "ecs-describe-services.json"),
-            ok("ListTasks", "ecs-list-tasks.json"),
-            ok("DescribeTasks", "ecs-describe-tasks.json"),
-        ]),
+        .chain(diagnosis()),
     );
     let mut opts = options(Duration::from_secs(60));
     // Production fails at once; the test listener answers well, for a whole minute.

@@ -152,3 +152,39 @@ impl Replay {
         self.operations().iter().position(|o| o == operation)
     }
 }
+
+/// The three reads of a failed deployment's diagnosis: the service's events, then its stopped
+/// tasks (ListTasks, DescribeTasks).
+pub fn diagnosis() -> [Step; 3] {
+    [
+        ok("DescribeServices", "ecs-describe-services.json"),
+        ok("ListTasks", "ecs-list-tasks.json"),
+        ok("DescribeTasks", "ecs-describe-tasks.json"),
+    ]
+}
+
+/// Follows deployment `id` through the replay and returns its end and every change seen.
+pub async fn follow(
+    replay: &Replay,
+    group: &cutover::live::deployment::Group,
+    id: &str,
+    opts: &cutover::live::deployment::FollowOptions,
+) -> (
+    cutover::live::deployment::Followed,
+    Vec<cutover::live::deployment::Change>,
+) {
+    use cutover::live::deployment::Change;
+    let seen = std::sync::Mutex::new(Vec::new());
+    let on = |c: &Change| seen.lock().unwrap().push(c.clone());
+    let f = cutover::live::deployment::follow(
+        &replay.aws(),
+        group,
+        id,
+        opts,
+        std::future::pending(),
+        &on,
+    )
+    .await
+    .expect("follow");
+    (f, seen.into_inner().unwrap())
+}
