@@ -43,16 +43,22 @@ pub async fn sdk_config(region: Option<&str>) -> aws_config::SdkConfig {
     if let Some(retry) = retry_config(|name| std::env::var_os(name).is_some()) {
         loader = loader.retry_config(retry);
     }
-    loader.http_client(FailFast(https_client())).load().await
+    loader.http_client(http_client()).load().await
 }
 
-/// The SDK's default HTTPS client (hyper 1.x, rustls with aws-lc, proxy settings from the
-/// environment), built as `aws-smithy-runtime` builds it, so that [`FailFast`] can wrap it.
+/// The HTTPS client of every SDK client cutover makes: the SDK's own (hyper 1.x, rustls, proxy
+/// settings from the environment) as `aws-smithy-runtime` builds it, with ring in place of aws-lc
+/// (no C build), wrapped in [`FailFast`]. The SDK crates are built without a default client, so
+/// an SDK configuration without this one cannot send a request.
+pub fn http_client() -> SharedHttpClient {
+    SharedHttpClient::new(FailFast(https_client()))
+}
+
 fn https_client() -> SharedHttpClient {
     use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
     Builder::new().build_with_connector_fn(|settings, components| {
         let mut b = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
+            tls::rustls_provider::CryptoMode::Ring,
         ));
         b.set_connector_settings(settings.cloned());
         if let Some(c) = components {

@@ -64,6 +64,7 @@ pub fn sdk() -> aws_config::SdkConfig {
             .region(aws_config::Region::new(REGION))
             .endpoint_url(endpoint())
             .credentials_provider(creds)
+            .http_client(cutover::aws::http_client())
             .load(),
     )
 }
