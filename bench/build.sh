@@ -5,6 +5,10 @@
 #   (a) cold build and push            (b) rebuild after a one-line source change
 #   (c) re-run on an unchanged commit
 #
+# Beside (b), its floor, measured in the same run: what a one-line change must redo on an empty
+# host, each part alone: the pull of the builder stage's base, the compile in a container from
+# that base, and the push of only the changed layer (the registry has every other one).
+#
 # Every run starts with `docker system prune -af` (images and build cache gone). The base images
 # are served from the bench's own local registry, so both contenders pull them as on CodeBuild.
 # WARNING: it empties this machine's Docker cache; scripts/base-images re-creates the test images.
@@ -60,6 +64,28 @@ plain() { # tag
 }
 cut() { (cd "$SRC" && "$BIN" -q build "${ARGS[@]}" --repository "$REG/app-$run" --out "$WORK/out" >/dev/null); }
 
+# The floor's three parts, each timed alone (see the header).
+floor() { # run
+  local s e pull compile push
+  change_one_line "f$1"
+  empty_cache
+  s=$(now); docker pull --quiet "$REG/base/builder:1" >/dev/null; e=$(now)
+  pull=$(python3 -c "print(f'{$e-$s:.2f}')")
+  rm -rf "$WORK/floor-src" && cp -r "$SRC/sample-app" "$WORK/floor-src"
+  s=$(now)
+  docker run --rm -v "$WORK/floor-src:/src" -w /src -e CARGO_PROFILE_RELEASE_LTO=true \
+    -e CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 -e CARGO_PROFILE_RELEASE_STRIP=symbols \
+    "$REG/base/builder:1" cargo build --release --offline --quiet >/dev/null
+  e=$(now)
+  compile=$(python3 -c "print(f'{$e-$s:.2f}')")
+  # The image of this change, built untimed; the registry has its base layers from (b).
+  docker build --quiet -f "$SRC/sample-app/Dockerfile" "${ARGS[@]}" -t "$REG/plain:f$1" "$SRC/sample-app" >/dev/null
+  s=$(now); docker push --quiet "$REG/plain:f$1" >/dev/null; e=$(now)
+  push=$(python3 -c "print(f'{$e-$s:.2f}')")
+  record f_pull "$pull"; record f_compile "$compile"; record f_push "$push"
+  record f_sum "$(python3 -c "print(f'{$pull+$compile+$push:.2f}')")"
+}
+
 declare -A T
 record() { T[$1]="${T[$1]:-} $2"; }
 timeit() { local s e; empty_cache; s=$(now); "$@"; e=$(now); python3 -c "print(f'{$e-$s:.2f}')"; }
@@ -77,6 +103,7 @@ for run in $(seq "$RUNS"); do
   # (c) the same commit again.
   record c_plain "$(timeit plain "c$run")"
   record c_cutover "$(timeit cut)"
+  floor "$run"
 done
 empty_cache
 "$ROOT/scripts/base-images" >/dev/null
@@ -89,3 +116,6 @@ for c in a b c; do
   name=$([[ $c == a ]] && echo "(a) cold build+push" || ([[ $c == b ]] && echo "(b) one-line change" || echo "(c) unchanged re-run"))
   printf '%-28s %10s %10s %8s   %s |%s\n' "$name" "$p" "$q" "$r" "${T[${c}_plain]}" "${T[${c}_cutover]}"
 done
+f=$(median "${T[f_sum]}"); q=$(median "${T[b_cutover]}")
+printf '%-28s %10s %10s %8s   %s\n' "(b) floor" "$f" "$q" "$(python3 -c "print(f'{$q/$f:.2f}x')")" \
+  "pull$(echo "${T[f_pull]}") | compile$(echo "${T[f_compile]}") | push$(echo "${T[f_push]}") (cutover/floor)"

@@ -73,6 +73,8 @@ pub struct ImageSection {
     pub immutable_tags: Option<bool>,
     /// `false` builds locally only (the `--no-push` flag).
     pub push: Option<bool>,
+    /// `false`: no cache image of the Dockerfile's earlier stages is pushed beside the build.
+    pub stage_cache: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -346,6 +348,8 @@ pub struct ImageSettings {
     pub cache_from: Vec<String>,
     pub immutable_tags: bool,
     pub push: bool,
+    /// Push a cache image of each earlier named stage beside the build (`cache-<stage>-<sha>`).
+    pub stage_cache: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -879,6 +883,7 @@ fn resolve_with(
                 .or(file.image.immutable_tags)
                 .unwrap_or(false),
             push: file.image.push.unwrap_or(true),
+            stage_cache: file.image.stage_cache.unwrap_or(true),
         },
         taskdef: args
             .taskdef

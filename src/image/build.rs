@@ -1,7 +1,9 @@
 //! `cutover build`: build the image with the Docker engine, tag it with the commit, the content
 //! hash and any extra tags, push it, and return the pushed digest. On a fresh host it reuses what
 //! the registry already has: an image whose content-hash tag exists is not built at all, and
-//! otherwise the image of a recent parent commit is pulled as `--cache-from`.
+//! otherwise the image of a recent parent commit is pulled as `--cache-from`, with the cache
+//! images of that commit's earlier build stages (`cache-<stage>-<sha>`, pushed beside each build:
+//! the legacy builder finds a builder stage's steps only in an image whose history holds them).
 
 use std::path::Path;
 use std::time::Instant;
@@ -12,6 +14,7 @@ use super::auth;
 use super::context;
 use super::docker::{tail, Docker, DockerError};
 use super::registry::{self, is_loopback_registry, RegistryError, Remote};
+use super::stages;
 use crate::image_ref::ImageRef;
 use crate::secret::Secret;
 use crate::settings::Settings;
@@ -71,6 +74,10 @@ pub struct BuildResult {
     /// True when the registry already had this content and nothing was built.
     pub skipped_build: bool,
     pub cache_from: Option<String>,
+    /// The stage cache images this build was offered (pulled from the registry).
+    pub stage_caches: Vec<String>,
+    /// The stage cache images this build pushed for the next one.
+    pub stage_caches_pushed: Vec<String>,
     /// True for `cutover build --dry-run`: nothing was built, pushed or asked.
     pub dry_run: bool,
     pub seconds: f64,
@@ -147,7 +154,8 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
     }
 
     let mut skipped_build = false;
-    let mut cache_from = None;
+    let mut cache = Cache::default();
+    let mut stage_caches_pushed = Vec::new();
     let mut digest = None;
     let mut size_in_bytes = None;
     let mut pushed_at = None;
@@ -197,7 +205,8 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
             (o.progress)(&format!("tagged {reference}"));
         }
     } else {
-        cache_from = find_cache(&docker, &repo, &o, insecure, auth_hint).await?;
+        let stages = stages_to_cache(s);
+        cache = find_cache(&docker, &repo, &o, &stages, insecure, auth_hint).await?;
         if o.push {
             // Refuse before building when a tag we would push already names other content.
             for tag in tags.iter().filter(|t| **t != content_tag) {
@@ -215,16 +224,33 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
                 }
             }
         }
-        docker_build(&docker, s, &repo, &tags, cache_from.as_deref(), o.progress).await?;
+        let offered: Vec<&str> = cache.all().collect();
+        let built = BuildSpec {
+            tags: tags.iter().map(|t| format!("{repo}:{t}")).collect(),
+            cache_from: &offered,
+            target: s.image.target.as_deref(),
+        };
+        docker_build(&docker, s, &built, o.progress).await?;
         if o.push {
             let first = format!("{repo}:{content_tag}");
-            digest = Some(push(&docker, &first, auth_hint, o.progress).await?);
-            pushed_at = Some(crate::artifacts::image_detail::pushed_at(
-                std::time::SystemTime::now(),
-            ));
-            for tag in tags.iter().filter(|t| **t != content_tag) {
-                push(&docker, &format!("{repo}:{tag}"), auth_hint, o.progress).await?;
-            }
+            let image = async {
+                let d = push(&docker, &first, auth_hint, o.progress).await?;
+                let at = crate::artifacts::image_detail::pushed_at(std::time::SystemTime::now());
+                for tag in tags.iter().filter(|t| **t != content_tag) {
+                    push(&docker, &format!("{repo}:{tag}"), auth_hint, o.progress).await?;
+                }
+                Ok::<_, BuildError>((d, at))
+            };
+            // The stage caches go up beside the image: the next commit's build reads them.
+            // The primary tag is the commit's when there is one (plan_tags).
+            let commit = Some(primary.as_str()).filter(|t| **t != content_tag);
+            let caches =
+                push_stage_caches(&docker, s, &repo, commit, &stages, auth_hint, o.progress);
+            let (pushed_image, cached) = tokio::join!(image, caches);
+            let (d, at) = pushed_image?;
+            digest = Some(d);
+            pushed_at = Some(at);
+            stage_caches_pushed = cached;
             // The size is the registry's: one more manifest read; the push has succeeded, so a
             // failure here only leaves the size out.
             // By digest: another build may have moved the tag since this push.
@@ -256,7 +282,9 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
         image_uri,
         pushed: o.push,
         skipped_build,
-        cache_from,
+        cache_from: cache.image,
+        stage_caches: cache.stages,
+        stage_caches_pushed,
         dry_run: false,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -280,6 +308,8 @@ pub fn dry_run(settings: &Settings, repository: &ImageRef) -> Result<BuildResult
         pushed: false,
         skipped_build: false,
         cache_from: None,
+        stage_caches: Vec::new(),
+        stage_caches_pushed: Vec::new(),
         dry_run: true,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -307,47 +337,163 @@ fn plan_tags(s: &Settings) -> Result<(String, Vec<String>), BuildError> {
     Ok((content_tag, tags))
 }
 
+/// What a build is offered as cache.
+#[derive(Debug, Default)]
+struct Cache {
+    /// The parent commit's image (or an explicit `--cache-from` image).
+    image: Option<String>,
+    /// That commit's stage cache images that could be pulled.
+    stages: Vec<String>,
+}
+
+impl Cache {
+    fn all(&self) -> impl Iterator<Item = &str> {
+        self.stages
+            .iter()
+            .map(String::as_str)
+            .chain(self.image.as_deref())
+    }
+}
+
+/// The stages to keep as cache images, from the Dockerfile (none when `stage_cache = false`, or
+/// when the Dockerfile cannot be read: the build reports that itself).
+fn stages_to_cache(s: &Settings) -> Vec<String> {
+    if !s.image.stage_cache {
+        return Vec::new();
+    }
+    let path = if s.image.dockerfile.is_absolute() {
+        s.image.dockerfile.clone()
+    } else {
+        s.image.context.join(&s.image.dockerfile)
+    };
+    std::fs::read_to_string(&path)
+        .or_else(|_| std::fs::read_to_string(&s.image.dockerfile))
+        .map(|text| stages::cache_stages(&text, s.image.target.as_deref()))
+        .unwrap_or_default()
+}
+
 /// Pulls the first cache source that exists: explicit `--cache-from` images, then the images of
-/// the last few parent commits (tags are the short SHAs cutover pushes).
+/// the last few parent commits (tags are the short SHAs cutover pushes). For a parent commit,
+/// its stage cache images are pulled at the same time as its image.
 async fn find_cache(
     docker: &Docker,
     repo: &str,
     o: &BuildOptions<'_>,
+    stages: &[String],
     insecure: bool,
     auth_hint: &str,
-) -> Result<Option<String>, BuildError> {
-    let mut candidates: Vec<String> = o.cache_from.to_vec();
+) -> Result<Cache, BuildError> {
+    let mut candidates: Vec<(String, Option<String>)> =
+        o.cache_from.iter().map(|c| (c.clone(), None)).collect();
     if let Some(list) = git(
         &o.settings.image.context,
         &["rev-list", "--max-count=5", "--skip=1", "HEAD"],
     ) {
-        candidates.extend(
-            list.lines()
-                .filter(|l| l.len() >= 7)
-                .map(|l| format!("{repo}:{}", &l[..7])),
-        );
+        candidates.extend(list.lines().filter(|l| l.len() >= 7).map(|l| {
+            let sha = l[..7].to_string();
+            (format!("{repo}:{sha}"), Some(sha))
+        }));
     }
-    for c in candidates {
+    for (c, sha) in candidates {
         let present = match registry::remote_manifest(docker, &c, insecure, auth_hint).await {
             Ok(Remote::Present { .. }) => true,
             Ok(Remote::Absent) => false,
             // A cache source that cannot be read is not worth failing the build for.
             Err(_) => false,
         };
-        if present && docker.output(&["pull", "--quiet", &c]).await?.code == 0 {
+        if !present {
+            continue;
+        }
+        let stage_refs: Vec<String> = match &sha {
+            Some(sha) => stages
+                .iter()
+                .map(|st| format!("{repo}:{}", stages::cache_tag(st, sha)))
+                .collect(),
+            None => Vec::new(),
+        };
+        // A missing stage cache (an older build, or stage_cache = false then) is no error.
+        let pull_stages = async {
+            let mut got = Vec::new();
+            for r in &stage_refs {
+                if docker.output(&["pull", "--quiet", r]).await?.code == 0 {
+                    got.push(r.clone());
+                }
+            }
+            Ok::<_, DockerError>(got)
+        };
+        let pull_image = ["pull", "--quiet", c.as_str()];
+        let (image, got) = tokio::join!(docker.output(&pull_image), pull_stages);
+        if image?.code == 0 {
             (o.progress)(&format!("cache from {c}"));
-            return Ok(Some(c));
+            let got = got?;
+            for g in &got {
+                (o.progress)(&format!("stage cache from {g}"));
+            }
+            return Ok(Cache {
+                image: Some(c),
+                stages: got,
+            });
         }
     }
-    Ok(None)
+    Ok(Cache::default())
+}
+
+/// Builds and pushes `cache-<stage>-<sha>` for each stage, after the image's build: every step
+/// is in the engine's cache by then, so the build only names the stage's last layer. Only with a
+/// commit tag (the next commit finds its parent's cache by that SHA). A failure here costs the
+/// next build its cache, not this build its image: it is a warning.
+async fn push_stage_caches(
+    docker: &Docker,
+    s: &Settings,
+    repo: &str,
+    commit: Option<&str>,
+    stages: &[String],
+    auth_hint: &str,
+    progress: &dyn Fn(&str),
+) -> Vec<String> {
+    let Some(sha) = commit else {
+        return Vec::new();
+    };
+    let mut pushed = Vec::new();
+    for stage in stages {
+        let reference = format!("{repo}:{}", stages::cache_tag(stage, sha));
+        let spec = BuildSpec {
+            tags: vec![reference.clone()],
+            cache_from: &[],
+            target: Some(stage),
+        };
+        let quiet = |_: &str| {};
+        let done = match docker_build(docker, s, &spec, &quiet).await {
+            Ok(()) => push(docker, &reference, auth_hint, &quiet)
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match done {
+            Ok(()) => {
+                progress(&format!("stage cache pushed: {reference}"));
+                pushed.push(reference);
+            }
+            Err(e) => progress(&format!(
+                "warning: the stage cache {reference} was not pushed (the next build redoes the stage): {}",
+                e.to_string().lines().next().unwrap_or_default()
+            )),
+        }
+    }
+    pushed
+}
+
+/// One `docker build`: the references to tag, the cache images, the stage to stop at.
+struct BuildSpec<'a> {
+    tags: Vec<String>,
+    cache_from: &'a [&'a str],
+    target: Option<&'a str>,
 }
 
 async fn docker_build(
     docker: &Docker,
     s: &Settings,
-    repo: &str,
-    tags: &[String],
-    cache_from: Option<&str>,
+    spec: &BuildSpec<'_>,
     progress: &dyn Fn(&str),
 ) -> Result<(), BuildError> {
     let mut args: Vec<String> = vec![
@@ -358,11 +504,11 @@ async fn docker_build(
         "--file".into(),
         s.image.dockerfile.display().to_string(),
     ];
-    for t in tags {
+    for t in &spec.tags {
         args.push("--tag".into());
-        args.push(format!("{repo}:{t}"));
+        args.push(t.clone());
     }
-    if let Some(c) = cache_from {
+    for c in spec.cache_from {
         args.push("--cache-from".into());
         args.push(c.to_string());
     }
@@ -370,9 +516,9 @@ async fn docker_build(
         args.push("--build-arg".into());
         args.push(format!("{k}={v}"));
     }
-    if let Some(t) = &s.image.target {
+    if let Some(t) = spec.target {
         args.push("--target".into());
-        args.push(t.clone());
+        args.push(t.to_string());
     }
     if let Some(p) = &s.image.platform {
         args.push("--platform".into());

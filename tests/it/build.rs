@@ -109,6 +109,17 @@ fn a_one_line_change_builds_with_the_parent_commit_as_cache() {
     let parent = sb.git(&["rev-parse", "--short=7", "HEAD"]);
     let first = build(&sb, &[]);
     assert_eq!(first.code, 0, "{first:?}");
+    // Beside the image: the builder stage as a cache image, named by the commit.
+    let stage_cache = format!("{repo}:cache-builder-{parent}");
+    assert_eq!(
+        json(&first)["stage_caches_pushed"],
+        serde_json::json!([stage_cache])
+    );
+    let cached: Value = serde_json::from_slice(&registry::manifest(&stage_cache, None)).unwrap();
+    assert!(
+        cached["layers"].as_array().unwrap().len() > 1,
+        "the stage cache holds the builder stage's layers: {cached}"
+    );
     sb.replace(
         "sample-app/src/routes.rs",
         "Response::text(200, \"ok\")",
@@ -120,8 +131,16 @@ fn a_one_line_change_builds_with_the_parent_commit_as_cache() {
     let v = json(&second);
     assert_eq!(v["skipped_build"], false);
     assert_eq!(v["cache_from"], format!("{repo}:{parent}"));
+    assert_eq!(v["stage_caches"], serde_json::json!([stage_cache]));
     assert_ne!(v["digest"], json(&first)["digest"]);
-    assert!(second.stderr.contains("steps from cache"), "{second:?}");
+    // sample-app/Dockerfile: the builder stage's WORKDIR, ENV, ARG and `COPY Cargo.toml` come
+    // from the stage cache (4), the runtime stage's USER, ENV, EXPOSE, STOPSIGNAL and ENTRYPOINT
+    // from the parent's image (5); `COPY src`, the compile and the binary's COPY run (the parent
+    // image alone gave 5).
+    assert!(
+        second.stderr.contains("built (9 steps from cache)"),
+        "{second:?}"
+    );
 }
 
 #[test]
