@@ -39,6 +39,12 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Set a repository up for cutover: cutover.toml, the task definition template, the
+    /// buildspec and the pipeline files, from its Dockerfile or from a running ECS service
+    ///
+    /// Then runs the dry-run and prints the next three commands. A file that exists is left alone
+    /// unless --force.
+    Init(InitArgs),
     /// Write and check the artifacts on this machine, with no AWS access and no network
     ///
     /// `from_service` (reading the template from the live ECS service) is refused here unless
@@ -322,6 +328,46 @@ pub struct BuildArgs {
     /// Build nothing: report the tags and write the artifacts a build would (no Docker, no AWS)
     #[arg(long, env = ev::DRY_RUN, value_parser = clap::builder::BoolishValueParser::new())]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The Dockerfile to build, relative to the repository's root (needed when there are several)
+    #[arg(long, value_name = "PATH")]
+    pub dockerfile: Option<PathBuf>,
+
+    /// The container's port, when the Dockerfile has no EXPOSE
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+
+    /// The path the load balancer and `cutover local` health-check
+    #[arg(long, value_name = "PATH", default_value = "/healthz")]
+    pub health_path: String,
+
+    /// Read the task definition, container, port, cluster, service and CodeDeploy application and
+    /// deployment group (or ECS-native settings) from this running service
+    #[arg(long, value_name = "CLUSTER/SERVICE")]
+    pub from_service: Option<String>,
+
+    /// The service's name (task family, repository, stack) [default: the folder's name, or the service's]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The image repository [default: the service's image repository, else an ECR placeholder]
+    #[arg(long, value_name = "URI")]
+    pub repository: Option<String>,
+
+    /// The AWS region [default: AWS_REGION, else us-east-1]
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// The repository's root [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Replace files that exist with what init would write
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub mod env_vars;
 pub mod hooks;
 pub mod image;
 pub mod image_ref;
+pub mod init;
 pub mod lifecycle;
 pub mod live;
 pub mod local;

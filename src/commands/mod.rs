@@ -10,6 +10,7 @@ pub mod buildspec;
 pub mod codebuild;
 pub mod deploy;
 pub mod hooks;
+pub mod init;
 pub mod local;
 pub mod pipeline;
 pub mod probe;
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         runtime,
     };
     match cli.command {
+        Command::Init(args) => init::init_cmd(&ctx, args),
         Command::DryRun(args) => artifacts::dry_run_cmd(&ctx, args),
         Command::Artifacts(args) => artifacts::artifacts_cmd(&ctx, args),
         Command::Validate(args) => artifacts::validate_cmd(&ctx, &args),

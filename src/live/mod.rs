@@ -2,6 +2,7 @@
 //! read. One file per feature: [`service`] (the task definition template from the ECS service),
 //! [`deployment`] (create, follow, stop and continue a CodeDeploy deployment), [`native`] (the
 //! same for ECS-native blue/green, linear and canary service deployments),
+//! [`discover`] (what a running service says about its deployment, for `init --from-service`),
 //! [`verify`] (the read-only pre-flight), [`pipeline`] and [`codebuild`] (apply, start, the
 //! progress of an execution or a build), with [`declaration`] (placeholders, normalisation and the
 //! diff, pure) and [`model`] (JSON in and out of the SDK's types, pure) under them. Every client
@@ -10,6 +11,7 @@
 pub mod codebuild;
 pub mod declaration;
 pub mod deployment;
+pub mod discover;
 pub mod model;
 pub mod native;
 pub mod pipeline;

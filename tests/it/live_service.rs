@@ -10,7 +10,7 @@ use crate::support::{unique, Sandbox};
 use serde_json::{json, Value};
 
 /// A Fargate task definition with a secret, a sidecar and fields outside cutover's model.
-fn task_definition(family: &str) -> Value {
+pub(crate) fn task_definition(family: &str) -> Value {
     json!({
         "family": family,
         "networkMode": "awsvpc",
@@ -43,7 +43,7 @@ fn task_definition(family: &str) -> Value {
 }
 
 /// Registers the task definition (tagged) and a CODE_DEPLOY service running it.
-fn service(sb: &Sandbox) -> (String, String, String) {
+pub(crate) fn service(sb: &Sandbox) -> (String, String, String) {
     let id = unique("svc");
     let (cluster, service, family) = (format!("{id}-c"), format!("{id}-s"), format!("{id}-td"));
     sb.write("registered.json", &task_definition(&family).to_string());

@@ -16,6 +16,7 @@ mod deploy_replay;
 mod dockerignore_oracle;
 mod dry_run_offline;
 mod hooks;
+mod init;
 mod live_pipeline;
 mod live_service;
 mod live_verify;
