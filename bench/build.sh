@@ -14,10 +14,13 @@
 # WARNING: it empties this machine's Docker cache; scripts/base-images re-creates the test images.
 #
 #   bench/build.sh [RUNS]     (default 3; needs: cargo build --release, docker, docker-registry)
+#   CUTOVER_BIN=target/debug/cutover bench/build.sh    another binary (cutover's own share of a
+#                                                      build is small: the time is Docker's)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${1:-3}
-BIN=$ROOT/target/release/cutover
+BIN=${CUTOVER_BIN:-$ROOT/target/release/cutover}
+[[ $BIN == /* ]] || BIN=$ROOT/$BIN
 [[ -x $BIN ]] || { echo "build first: cargo build --release" >&2; exit 2; }
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -230,7 +230,7 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
             cache_from: &offered,
             target: s.image.target.as_deref(),
         };
-        docker_build(&docker, s, &built, o.progress).await?;
+        let stage_images = docker_build(&docker, s, &built, o.progress).await?;
         if o.push {
             let first = format!("{repo}:{content_tag}");
             let image = async {
@@ -244,8 +244,15 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
             // The stage caches go up beside the image: the next commit's build reads them.
             // The primary tag is the commit's when there is one (plan_tags).
             let commit = Some(primary.as_str()).filter(|t| **t != content_tag);
-            let caches =
-                push_stage_caches(&docker, s, &repo, commit, &stages, auth_hint, o.progress);
+            let caches = push_stage_caches(
+                &docker,
+                &repo,
+                commit,
+                &stages,
+                &stage_images,
+                auth_hint,
+                o.progress,
+            );
             let (pushed_image, cached) = tokio::join!(image, caches);
             let (d, at) = pushed_image?;
             digest = Some(d);
@@ -438,16 +445,16 @@ async fn find_cache(
     Ok(Cache::default())
 }
 
-/// Builds and pushes `cache-<stage>-<sha>` for each stage, after the image's build: every step
-/// is in the engine's cache by then, so the build only names the stage's last layer. Only with a
+/// Tags and pushes `cache-<stage>-<sha>` for each stage: the image the build made for the
+/// stage's last step (read from the build's output), so nothing is built again. Only with a
 /// commit tag (the next commit finds its parent's cache by that SHA). A failure here costs the
 /// next build its cache, not this build its image: it is a warning.
 async fn push_stage_caches(
     docker: &Docker,
-    s: &Settings,
     repo: &str,
     commit: Option<&str>,
     stages: &[String],
+    stage_images: &[(String, String)],
     auth_hint: &str,
     progress: &dyn Fn(&str),
 ) -> Vec<String> {
@@ -457,17 +464,18 @@ async fn push_stage_caches(
     let mut pushed = Vec::new();
     for stage in stages {
         let reference = format!("{repo}:{}", stages::cache_tag(stage, sha));
-        let spec = BuildSpec {
-            tags: vec![reference.clone()],
-            cache_from: &[],
-            target: Some(stage),
+        let Some((_, id)) = stage_images.iter().find(|(name, _)| name == stage) else {
+            progress(&format!(
+                "warning: the build's output named no image for the stage `{stage}`; no stage cache pushed"
+            ));
+            continue;
         };
         let quiet = |_: &str| {};
-        let done = match docker_build(docker, s, &spec, &quiet).await {
-            Ok(()) => push(docker, &reference, auth_hint, &quiet)
+        let done = match docker.checked(&["tag", id, &reference]).await {
+            Ok(_) => push(docker, &reference, auth_hint, &quiet)
                 .await
                 .map(|_| ()),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         };
         match done {
             Ok(()) => {
@@ -495,7 +503,7 @@ async fn docker_build(
     s: &Settings,
     spec: &BuildSpec<'_>,
     progress: &dyn Fn(&str),
-) -> Result<(), BuildError> {
+) -> Result<Vec<(String, String)>, BuildError> {
     let mut args: Vec<String> = vec![
         "build".into(),
         // The legacy builder keeps a failed step's container unless told; a developer's machine
@@ -528,8 +536,10 @@ async fn docker_build(
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut last_step = String::from("the first step");
     let mut cached = 0usize;
+    let mut images = stages::StageImages::default();
     let f = docker
         .streamed(&argv, |line| {
+            images.line(line);
             if line.starts_with("Step ") {
                 last_step = line.to_string();
                 progress(line);
@@ -545,7 +555,7 @@ async fn docker_build(
         });
     }
     progress(&format!("built ({cached} steps from cache)"));
-    Ok(())
+    Ok(images.finish())
 }
 
 /// Pushes one reference and returns the digest the registry reported.

@@ -1,5 +1,5 @@
 //! The Dockerfile's build stages that `cutover build` keeps as cache images beside each build
-//! (pure: the Dockerfile's text in, stage names out).
+//! (pure: the Dockerfile's text or the build's output in, stage names and images out).
 //!
 //! The legacy builder takes its cache only from the history of the images given as
 //! `--cache-from`; the final image's history holds none of a multi-stage build's earlier stages,
@@ -8,6 +8,55 @@
 /// The tag of a stage's cache image, for the build of commit `short_sha`.
 pub fn cache_tag(stage: &str, short_sha: &str) -> String {
     format!("cache-{stage}-{short_sha}")
+}
+
+/// The image of each named stage's last step, read from the legacy builder's output as it comes
+/// (`Step n/m : FROM base AS name`, then ` ---> <id>` after each step): the stage caches are
+/// tagged from these, so nothing is built twice.
+#[derive(Debug, Default)]
+pub struct StageImages {
+    current: Option<String>,
+    last_id: Option<String>,
+    done: Vec<(String, String)>,
+}
+
+impl StageImages {
+    /// Reads one line of `docker build` output.
+    pub fn line(&mut self, line: &str) {
+        if let Some(instruction) = line
+            .strip_prefix("Step ")
+            .and_then(|rest| rest.split_once(" : "))
+            .map(|(_, i)| i)
+        {
+            let mut words = instruction.split_whitespace();
+            if words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
+                self.close();
+                let rest: Vec<&str> = words.filter(|w| !w.starts_with("--")).collect();
+                self.current = match rest.as_slice() {
+                    [_, kw, name, ..] if kw.eq_ignore_ascii_case("AS") => {
+                        Some(name.to_ascii_lowercase())
+                    }
+                    _ => None,
+                };
+            }
+        } else if let Some(id) = line.trim().strip_prefix("---> ") {
+            if id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                self.last_id = Some(id.to_string());
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if let (Some(name), Some(id)) = (self.current.take(), self.last_id.take()) {
+            self.done.push((name, id));
+        }
+    }
+
+    /// Each named stage and its last image, the final stage's too.
+    pub fn finish(mut self) -> Vec<(String, String)> {
+        self.close();
+        self.done
+    }
 }
 
 /// The named stages that come before the final one (`target` when given, else the last stage),
@@ -122,6 +171,25 @@ mod tests {
         let d = "# syntax=docker/dockerfile:1\nFROM --platform=$BUILDPLATFORM \\\n  rust:1 \\\n  AS builder\n\
                  FROM alpine\nFROM debian AS tools\n# comment\nFROM scratch\n";
         assert_eq!(cache_stages(d, None), ["builder", "tools"]);
+    }
+
+    #[test]
+    fn stage_images_come_from_the_build_output() {
+        let output = "Step 1/9 : ARG B=x\n\
+             Step 2/9 : FROM ${B} AS builder\n ---> 865dd2331acd\n\
+             Step 3/9 : WORKDIR /src\n ---> Using cache\n ---> 3e4441e454db\n\
+             Step 4/9 : RUN [\"cargo\", \"build\"]\n ---> Running in 0a1b2c3d4e5f\n\
+             Removing intermediate container 0a1b2c3d4e5f\n ---> fc60f4f38f3b\n\
+             Step 5/9 : FROM --platform=linux/amd64 runtime\n ---> ed5e738ef942\n\
+             Step 6/9 : COPY --from=builder /a /a\n ---> bc5d73e902c3\n";
+        let mut images = StageImages::default();
+        for line in output.lines() {
+            images.line(line);
+        }
+        assert_eq!(
+            images.finish(),
+            [("builder".to_string(), "fc60f4f38f3b".to_string())]
+        );
     }
 
     #[test]
