@@ -138,20 +138,30 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
             .map(|p| p.redactor.clone())
             .unwrap_or_default(),
     };
-    let engine = docker.engine_version().await?;
-    (o.progress)(&format!("Docker engine {engine}"));
     let auth_hint = if private.is_some() {
         "the token or password cutover used was refused; check the repository URI and the role's ECR permissions"
     } else {
         "log in with `docker login <registry>`, or set CUTOVER_REGISTRY_USERNAME and CUTOVER_REGISTRY_PASSWORD"
     };
 
-    if o.push {
+    // The engine's version and the registry's answer for the content tag, at the same time.
+    let content_ref = format!("{repo}:{content_tag}");
+    let registry_side = async {
+        if !o.push {
+            return Ok(Remote::Absent);
+        }
         if let Some((user, password)) = &login {
             (o.progress)(&format!("checking the credentials with {host}"));
             registry::check_login(&docker, &host, user, password, auth_hint).await?;
         }
-    }
+        Ok::<_, BuildError>(
+            registry::remote_manifest(&docker, &content_ref, insecure, auth_hint).await?,
+        )
+    };
+    let (engine, remote) = tokio::join!(docker.engine_version(), registry_side);
+    let engine = engine?;
+    (o.progress)(&format!("Docker engine {engine}"));
+    let remote = remote?;
 
     let mut skipped_build = false;
     let mut cache = Cache::default();
@@ -160,14 +170,7 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
     let mut size_in_bytes = None;
     let mut pushed_at = None;
     if o.push {
-        if let Remote::Present { digest: d, size } = registry::remote_manifest(
-            &docker,
-            &format!("{repo}:{content_tag}"),
-            insecure,
-            auth_hint,
-        )
-        .await?
-        {
+        if let Remote::Present { digest: d, size } = remote {
             skipped_build = true;
             digest = d;
             size_in_bytes = size;
@@ -206,9 +209,12 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
         }
     } else {
         let stages = stages_to_cache(s);
-        cache = find_cache(&docker, &repo, &o, &stages, insecure, auth_hint).await?;
-        if o.push {
-            // Refuse before building when a tag we would push already names other content.
+        // Refuse before building when a tag we would push already names other content; the
+        // registry is asked while the cache is pulled.
+        let tags_free = async {
+            if !o.push {
+                return Ok(());
+            }
             for tag in tags.iter().filter(|t| **t != content_tag) {
                 let reference = format!("{repo}:{tag}");
                 if let Remote::Present { .. } =
@@ -223,7 +229,11 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
                     (o.progress)(&format!("warning: {reference} exists and will be replaced"));
                 }
             }
-        }
+            Ok(())
+        };
+        let (found, free) = tokio::join!(find_cache(&docker, &repo, &o, &stages), tags_free);
+        free?;
+        cache = found?;
         let offered: Vec<&str> = cache.all().collect();
         let built = BuildSpec {
             tags: tags.iter().map(|t| format!("{repo}:{t}")).collect(),
@@ -387,8 +397,6 @@ async fn find_cache(
     repo: &str,
     o: &BuildOptions<'_>,
     stages: &[String],
-    insecure: bool,
-    auth_hint: &str,
 ) -> Result<Cache, BuildError> {
     let mut candidates: Vec<(String, Option<String>)> =
         o.cache_from.iter().map(|c| (c.clone(), None)).collect();
@@ -401,16 +409,10 @@ async fn find_cache(
             (format!("{repo}:{sha}"), Some(sha))
         }));
     }
+    // Each candidate is pulled straight away (a tag the registry lacks fails the pull in one
+    // round trip, as a manifest check would, and one that exists needs the pull anyway); a cache
+    // source that cannot be read is not worth failing the build for.
     for (c, sha) in candidates {
-        let present = match registry::remote_manifest(docker, &c, insecure, auth_hint).await {
-            Ok(Remote::Present { .. }) => true,
-            Ok(Remote::Absent) => false,
-            // A cache source that cannot be read is not worth failing the build for.
-            Err(_) => false,
-        };
-        if !present {
-            continue;
-        }
         let stage_refs: Vec<String> = match &sha {
             Some(sha) => stages
                 .iter()
