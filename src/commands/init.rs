@@ -41,7 +41,16 @@ pub(crate) fn init_cmd(ctx: &Ctx, args: InitArgs) -> Result<Exit, Failure> {
     let dry = run_self(&exe, &root, &["dry-run"])?;
     if !dry.success() {
         crate::say!("\nthe dry-run failed (above): fix cutover.toml or ecs/taskdef.json, then run `cutover dry-run`");
-        return Ok(Exit::CheckFailed);
+        return Ok(match dry.code() {
+            Some(1) => Exit::CheckFailed,
+            Some(2) => Exit::Usage,
+            _ => Exit::External,
+        });
+    }
+    if !ctx.quiet {
+        for note in init::notes(&setup) {
+            crate::say!("note: {note}");
+        }
     }
     if let Some(svc) = &setup.from_service {
         crate::say!("\nto do, from `cutover verify` on {svc} (a finding is something to fix before the first deployment):");
@@ -86,21 +95,29 @@ fn plan(ctx: &Ctx, root: &Path, args: &InitArgs) -> Result<Setup, Failure> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let region = args
-        .region
+    // The region as given; else, for a service, the SDK's chain (AWS_REGION, AWS_DEFAULT_REGION
+    // through the profile); else the template's default.
+    let given_region = args.region.clone().filter(|r| !r.is_empty());
+    let region = given_region
         .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
         .unwrap_or_else(|| DEFAULT_REGION.to_string());
 
     if let Some((cluster, service)) = from_service {
         let from = format!("{cluster}/{service}");
-        let found = ctx.block_on(async {
-            let sdk = crate::aws::sdk_config(Some(&region)).await;
+        let (found, region) = ctx.block_on(async {
+            let sdk = crate::aws::sdk_config(given_region.as_deref()).await;
+            let region = sdk
+                .region()
+                .map(|r| r.as_ref().to_string())
+                .filter(|r| !r.is_empty())
+                .ok_or(crate::live::LiveError::NoRegion)?;
             let aws = crate::live::Aws {
                 sdk,
                 region: region.clone(),
             };
-            discover::discover(&aws, cluster, service).await
+            discover::discover(&aws, cluster, service)
+                .await
+                .map(|found| (found, region))
         })?;
         let repository = args
             .repository
@@ -119,7 +136,7 @@ fn plan(ctx: &Ctx, root: &Path, args: &InitArgs) -> Result<Setup, Failure> {
             .or_else(|| {
                 found.taskdef["taskDefinition"]["family"]
                     .as_str()
-                    .map(str::to_string)
+                    .map(init::service_name)
             })
             .unwrap_or_else(|| init::service_name(service));
         return Ok(Setup {
@@ -131,6 +148,7 @@ fn plan(ctx: &Ctx, root: &Path, args: &InitArgs) -> Result<Setup, Failure> {
             health_path: args.health_path.clone(),
             repository,
             region,
+            region_known: true,
             cluster: found.cluster,
             service: found.service,
             mode: match found.controller {
@@ -175,6 +193,7 @@ fn plan(ctx: &Ctx, root: &Path, args: &InitArgs) -> Result<Setup, Failure> {
         port,
         health_path: args.health_path.clone(),
         region,
+        region_known: given_region.is_some(),
         // The stack (pipeline/template.yaml, stack name = the service's name) names the
         // application after itself and the group `<stack>-dg`.
         cluster: name.clone(),

@@ -412,37 +412,50 @@ async fn find_cache(
     // Each candidate is pulled straight away (a tag the registry lacks fails the pull in one
     // round trip, as a manifest check would, and one that exists needs the pull anyway); a cache
     // source that cannot be read is not worth failing the build for.
-    for (c, sha) in candidates {
-        let stage_refs: Vec<String> = match &sha {
+    let refs_of = |sha: &Option<String>| -> Vec<String> {
+        match sha {
             Some(sha) => stages
                 .iter()
                 .map(|st| format!("{repo}:{}", stages::cache_tag(st, sha)))
                 .collect(),
             None => Vec::new(),
-        };
-        // A missing stage cache (an older build, or stage_cache = false then) is no error.
-        let pull_stages = async {
-            let mut got = Vec::new();
-            for r in &stage_refs {
-                if docker.output(&["pull", "--quiet", r]).await?.code == 0 {
-                    got.push(r.clone());
+        }
+    };
+    // A missing stage cache (an older build, or stage_cache = false then) is no error.
+    let pull_all = |refs: Vec<String>| async move {
+        let mut got = Vec::new();
+        for r in refs {
+            if docker.output(&["pull", "--quiet", &r]).await?.code == 0 {
+                got.push(r);
+            }
+        }
+        Ok::<_, DockerError>(got)
+    };
+    for (i, (c, sha)) in candidates.iter().enumerate() {
+        let pull_image = ["pull", "--quiet", c.as_str()];
+        let (image, got) = tokio::join!(docker.output(&pull_image), pull_all(refs_of(sha)));
+        if image?.code != 0 {
+            continue;
+        }
+        (o.progress)(&format!("cache from {c}"));
+        let mut got = got?;
+        // A commit whose build was skipped (same content as its parent) pushed no stage cache:
+        // an older parent's still holds the stage's steps before the first changed one.
+        if got.is_empty() && !stages.is_empty() {
+            for (_, older) in candidates.iter().skip(i + 1) {
+                got = pull_all(refs_of(older)).await?;
+                if !got.is_empty() {
+                    break;
                 }
             }
-            Ok::<_, DockerError>(got)
-        };
-        let pull_image = ["pull", "--quiet", c.as_str()];
-        let (image, got) = tokio::join!(docker.output(&pull_image), pull_stages);
-        if image?.code == 0 {
-            (o.progress)(&format!("cache from {c}"));
-            let got = got?;
-            for g in &got {
-                (o.progress)(&format!("stage cache from {g}"));
-            }
-            return Ok(Cache {
-                image: Some(c),
-                stages: got,
-            });
         }
+        for g in &got {
+            (o.progress)(&format!("stage cache from {g}"));
+        }
+        return Ok(Cache {
+            image: Some(c.clone()),
+            stages: got,
+        });
     }
     Ok(Cache::default())
 }

@@ -108,8 +108,8 @@ pub(crate) fn instructions(dockerfile: &str) -> Vec<String> {
         if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
             continue;
         }
-        if !current.is_empty() && trimmed.starts_with('#') {
-            continue; // a comment inside a continued instruction
+        if !current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue; // a blank line or a comment inside a continued instruction, as Docker reads it
         }
         match trimmed.strip_suffix('\\') {
             Some(head) => {
@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn flags_continuations_and_unnamed_stages() {
-        let d = "# syntax=docker/dockerfile:1\nFROM --platform=$BUILDPLATFORM \\\n  rust:1 \\\n  AS builder\n\
+        let d = "# syntax=docker/dockerfile:1\nFROM --platform=$BUILDPLATFORM \\\n  rust:1 \\\n\n  AS builder\n\
                  FROM alpine\nFROM debian AS tools\n# comment\nFROM scratch\n";
         assert_eq!(cache_stages(d, None), ["builder", "tools"]);
     }

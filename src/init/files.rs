@@ -42,7 +42,9 @@ fn walk(root: &Path, dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
 }
 
 fn is_dockerfile_name(name: &str) -> bool {
-    name == "Dockerfile" || name.starts_with("Dockerfile.") || name.ends_with(".Dockerfile")
+    // `Dockerfile.dockerignore` is the ignore file of `Dockerfile`, not another Dockerfile.
+    (name == "Dockerfile" || name.starts_with("Dockerfile.") || name.ends_with(".Dockerfile"))
+        && !name.ends_with(".dockerignore")
 }
 
 /// The one Dockerfile to build: `chosen` when given (relative to `root` or the current
@@ -141,6 +143,7 @@ mod tests {
         std::fs::create_dir_all(r.join("target/x")).unwrap();
         std::fs::write(r.join("svc/api/Dockerfile"), "FROM a\n").unwrap();
         std::fs::write(r.join("target/x/Dockerfile"), "FROM a\n").unwrap();
+        std::fs::write(r.join("svc/api/Dockerfile.dockerignore"), "target\n").unwrap();
         assert_eq!(find_dockerfiles(r), [PathBuf::from("svc/api/Dockerfile")]);
         assert_eq!(
             choose_dockerfile(r, None).unwrap(),

@@ -67,7 +67,9 @@ pub struct Setup {
     pub port: u16,
     pub health_path: String,
     pub repository: String,
+    /// The region the service is in (written to cutover.toml when known), else the template's.
     pub region: String,
+    pub region_known: bool,
     pub cluster: String,
     pub service: String,
     pub mode: Mode,
@@ -182,6 +184,7 @@ pub fn render_config(s: &Setup) -> String {
          # The ECS cluster and service that `cutover verify` and `cutover deploy` look at.\n\
          cluster = {cluster}\n\
          service = {service}\n\
+         {region}\
          \n\
          [image]\n\
          # Where `cutover build` pushes; in CodeBuild the pipeline sets CUTOVER_REPOSITORY instead.\n\
@@ -196,6 +199,11 @@ pub fn render_config(s: &Setup) -> String {
          template = {taskdef}\n",
         name = quote(&s.name),
         cluster = quote(&s.cluster),
+        region = if s.region_known {
+            format!("# The region of the service (it wins over AWS_REGION).\nregion = {}\n", quote(&s.region))
+        } else {
+            String::new()
+        },
         service = quote(&s.service),
         repository = quote(&s.repository),
         dockerfile = quote(&path_text(&s.dockerfile)),
@@ -247,7 +255,7 @@ pub fn render_config(s: &Setup) -> String {
         container = quote(&s.container),
         port = s.port,
         port_why = if s.from_service.is_some() {
-            "The port the service's load balancer sends traffic to."
+            "The port the service's load balancer sends traffic to (without one: the container's first port)."
         } else {
             "The Dockerfile's EXPOSE (or --port)."
         },
@@ -285,13 +293,48 @@ fn fargate_template(s: &Setup) -> Value {
             "logConfiguration": {
                 "logDriver": "awslogs",
                 "options": {
-                    "awslogs-group": format!("/ecs/{}", s.name),
+                    // The stack's log group (pipeline/template.yaml's AppLogGroup, stack name =
+                    // the service's), the only one the execution role may write to.
+                    "awslogs-group": format!("/cutover/{}/app", s.name),
                     "awslogs-region": s.region,
                     "awslogs-stream-prefix": s.container
                 }
             }
         }]
     })
+}
+
+/// What to look at before the first commit of the files.
+pub fn notes(s: &Setup) -> Vec<String> {
+    let mut out = Vec::new();
+    match &s.live_taskdef {
+        None => out.push(if s.repository.starts_with("111122223333.") {
+            format!("{TASKDEF_PATH}'s executionRoleArn and cutover.toml's repository name the documentation account 111122223333: put your account's")
+        } else {
+            format!("{TASKDEF_PATH}'s executionRoleArn names the documentation account 111122223333: put your account's")
+        }),
+        Some(live) => {
+            let plain: Vec<&str> = live["taskDefinition"]["containerDefinitions"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter(|c| {
+                    c["environment"]
+                        .as_array()
+                        .is_some_and(|e| !e.is_empty())
+                })
+                .filter_map(|c| c["name"].as_str())
+                .collect();
+            if !plain.is_empty() {
+                out.push(format!(
+                    "{TASKDEF_PATH} holds the plain `environment` values of {} as the service has them: check that none is a secret before you commit it (secrets belong in `secrets`)",
+                    plain.join(", ")
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The three commands after init: stand the stack up, upload the binary, push.
@@ -355,6 +398,7 @@ mod tests {
             health_path: "/healthz".into(),
             repository: placeholder_repository("shop", "us-east-1"),
             region: "us-east-1".into(),
+            region_known: true,
             cluster: "shop".into(),
             service: "shop".into(),
             mode: Mode::CodeDeploy {

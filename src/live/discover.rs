@@ -50,7 +50,7 @@ pub async fn discover(aws: &Aws, cluster: &str, service: &str) -> Result<Discove
     let template = fetch_template(aws, cluster, service).await?;
     let taskdef = template.template;
     let (container, port) = lb_container(&svc, &taskdef).ok_or_else(|| {
-        LiveError::Unexpected(format!(
+        LiveError::Config(format!(
             "the service `{cluster}/{service}` has no load balancer container and its task definition no container with a port\n  hint: cutover deploys a service behind a load balancer; attach one, or run `cutover init` in the repository"
         ))
     })?;
