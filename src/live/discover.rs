@@ -8,7 +8,7 @@
 use aws_sdk_ecs::types::{DeploymentControllerType, DeploymentStrategy, Service};
 use serde_json::Value;
 
-use super::service::{describe_service, fetch_template};
+use super::service::{describe_service, template_of};
 use super::{Aws, LiveError};
 use crate::aws::AwsError;
 
@@ -47,7 +47,7 @@ pub async fn discover(aws: &Aws, cluster: &str, service: &str) -> Result<Discove
             region: aws.region.clone(),
             hint: "give --from-service CLUSTER/SERVICE of a running service (`aws ecs list-services --cluster CLUSTER`)".into(),
         })?;
-    let template = fetch_template(aws, cluster, service).await?;
+    let template = template_of(aws, &svc, cluster, service).await?;
     let taskdef = template.template;
     let (container, port) = lb_container(&svc, &taskdef).ok_or_else(|| {
         LiveError::Config(format!(

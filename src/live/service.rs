@@ -81,7 +81,17 @@ pub async fn fetch_template(
             region: aws.region.clone(),
             hint: "check [service] service in cutover.toml (or --service)".into(),
         })?;
-    let arn = current_task_definition(&svc)
+    template_of(aws, &svc, cluster, service).await
+}
+
+/// The template of a service already described (DescribeTaskDefinition of its current one).
+pub async fn template_of(
+    aws: &Aws,
+    svc: &Service,
+    cluster: &str,
+    service: &str,
+) -> Result<ServiceTemplate, LiveError> {
+    let arn = current_task_definition(svc)
         .ok_or_else(|| {
             LiveError::Unexpected(format!(
                 "the ECS service `{cluster}/{service}` names no task definition"
