@@ -1509,9 +1509,16 @@ impl Run<'_, '_> {
             self.inject(outage, blue_tg).await?;
         }
         let steps = self.opts().plan.steps();
-        let start = tokio::time::Instant::now();
+        // Each weight holds for its whole interval: a step is due its interval after the
+        // previous shift was done, not after the previous one was due (a shift that took long,
+        // as on a loaded machine, would otherwise cut the next weight's time short).
+        let mut previous: Option<(tokio::time::Instant, Duration)> = None;
         for step in steps {
-            let wait = tokio::time::sleep_until(start + step.at);
+            let due = match previous {
+                Some((done, at)) => done + step.at.saturating_sub(at),
+                None => tokio::time::Instant::now() + step.at,
+            };
+            let wait = tokio::time::sleep_until(due);
             guard(
                 async {
                     wait.await;
@@ -1536,6 +1543,7 @@ impl Run<'_, '_> {
                 unix_us: now_us(),
                 green_percent: step.green_percent,
             });
+            previous = Some((tokio::time::Instant::now(), step.at));
             self.set_label(Event::AllowTraffic);
             self.say(format!(
                 "shift: green {} %, blue {} %",
