@@ -1,4 +1,4 @@
-//! The Docker CLI as the local engine uses it: run, inspect, exec, stop, remove, logs, networks,
+//! The Docker CLI as the local engine uses it: run, inspect, wait, exec, stop, remove, logs, networks,
 //! and the pause image's import. Every call is bounded by the CLI's own behaviour; failures carry
 //! the command (without values: variables are passed through the CLI's environment) and its
 //! stderr.
@@ -90,6 +90,18 @@ impl Docker {
     pub async fn run(&self, args: &[&str]) -> Result<String, LocalError> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         self.run_with(&args, &[], None).await
+    }
+
+    /// `docker wait ID`, left running: it ends when the container stops (at once when it has
+    /// stopped or is gone). Killed when dropped.
+    pub fn spawn_wait(&self, id: &str) -> std::io::Result<tokio::process::Child> {
+        Command::new(&self.program)
+            .args(["wait", id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
     }
 
     /// The states of `ids` (one `docker inspect`); a container that is gone is left out.
