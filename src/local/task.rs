@@ -484,8 +484,8 @@ impl Task {
                 .map(|c| docker.spawn_wait(&c.id))
                 .collect();
             *watch = waits.map_or(ExitWatch::Inspect, ExitWatch::Waiting);
-            // A container that exited before its wait started ends the wait at once: the
-            // next check sees it.
+            // This check inspects, as before; a container that exits between that inspect and
+            // its wait's start ends the wait at once, and the next check sees it.
             return true;
         }
         match &mut *watch {
