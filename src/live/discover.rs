@@ -122,43 +122,26 @@ async fn find_group(
     service: &str,
 ) -> Result<(String, String), LiveError> {
     let cd = aws_sdk_codedeploy::Client::new(&aws.sdk);
-    let apps = all_pages(|token| {
-        let cd = &cd;
-        async move {
-            let out = cd
-                .list_applications()
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| aws.error(AwsError::new("codedeploy:ListApplications", &e, false)))?;
-            Ok((
-                out.applications().to_vec(),
-                out.next_token().map(str::to_string),
-            ))
-        }
-    })
-    .await?;
+    // The SDK's paginators (an empty `nextToken`, as moto answers, ends them too).
+    let apps: Vec<String> = cd
+        .list_applications()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await
+        .map_err(|e| aws.error(AwsError::new("codedeploy:ListApplications", &e, false)))?;
     let cluster_name = cluster.rsplit('/').next().unwrap_or(cluster);
     for app in apps {
-        let groups = all_pages(|token| {
-            let (cd, app) = (&cd, &app);
-            async move {
-                let out = cd
-                    .list_deployment_groups()
-                    .application_name(app)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        aws.error(AwsError::new("codedeploy:ListDeploymentGroups", &e, false))
-                    })?;
-                Ok((
-                    out.deployment_groups().to_vec(),
-                    out.next_token().map(str::to_string),
-                ))
-            }
-        })
-        .await?;
+        let groups: Vec<String> = cd
+            .list_deployment_groups()
+            .application_name(&app)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| aws.error(AwsError::new("codedeploy:ListDeploymentGroups", &e, false)))?;
         for group in groups {
             let out = cd
                 .get_deployment_group()
@@ -190,23 +173,4 @@ async fn find_group(
         region: aws.region.clone(),
         hint: "the service has the CODE_DEPLOY controller, but no deployment group names it; create one (pipeline/template.yaml's DeploymentGroup) and run init again".into(),
     })
-}
-
-/// Every item of a paged listing: `page(token)` gives one page's items and the next token. An
-/// empty token is the end too (moto answers `"nextToken": ""`).
-async fn all_pages<F, Fut>(mut page: F) -> Result<Vec<String>, LiveError>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<(Vec<String>, Option<String>), LiveError>>,
-{
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
-        let (items, next) = page(token).await?;
-        all.extend(items);
-        token = next.filter(|t| !t.is_empty());
-        if token.is_none() {
-            return Ok(all);
-        }
-    }
 }
