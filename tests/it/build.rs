@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::project::{base_image_args, commit, project};
+use crate::support::project::{base_image_args, commit, light_project, project};
 use crate::support::{aws, registry, unique, Run, Sandbox};
 
 fn build(sb: &Sandbox, extra: &[&str]) -> Run {
@@ -165,7 +165,7 @@ fn credentials_from_the_environment_and_refused_ones() {
     let repo = format!("{registry}/{}", unique("app"));
 
     let wrong = "not-the-password-4711";
-    let sb = project(&repo)
+    let sb = light_project(&repo)
         .env("CUTOVER_REGISTRY_USERNAME", &user)
         .env("CUTOVER_REGISTRY_PASSWORD", wrong);
     let r = build(&sb, &[]);
@@ -185,7 +185,7 @@ fn credentials_from_the_environment_and_refused_ones() {
     );
     assert!(!sb.exists("out"), "no artifacts after a failure");
 
-    let sb = project(&repo)
+    let sb = light_project(&repo)
         .env("CUTOVER_REGISTRY_USERNAME", &user)
         .env("CUTOVER_REGISTRY_PASSWORD", &password);
     let r = build(&sb, &[]);
@@ -223,7 +223,7 @@ fn the_users_docker_credentials_are_used_for_other_registries() {
             .unwrap();
         String::from_utf8(out.wait_with_output().unwrap().stdout).unwrap()
     };
-    let sb = project(&format!("{registry}/{}", unique("app")));
+    let sb = light_project(&format!("{registry}/{}", unique("app")));
     sb.write(
         ".docker/config.json",
         &format!(r#"{{"auths": {{"{registry}": {{"auth": "{auth}"}}}}}}"#),
@@ -311,7 +311,7 @@ fn a_failing_build_step_names_the_step() {
 #[test]
 fn an_existing_immutable_tag_for_other_content_is_refused_before_building() {
     let repo = format!("{}/{}", registry::plain(), unique("app"));
-    let sb = project(&repo);
+    let sb = light_project(&repo);
     assert_eq!(build(&sb, &["--immutable-tags"]).code, 0);
     let before = sb.read("out/imageDetail.json");
     // Same commit, different content (an uncommitted change): the commit tag is taken.

@@ -19,7 +19,7 @@ fn project() -> (Sandbox, String) {
     sb.copy_from_repo("pipeline/pipeline.yaml");
     sb.copy_from_repo("pipeline/codebuild.yaml");
     let id = unique("pl");
-    role(&sb, &format!("{id}-cp"), "codepipeline.amazonaws.com");
+    role(&format!("{id}-cp"), "codepipeline.amazonaws.com");
     sb.write(
         "cutover.toml",
         &format!(

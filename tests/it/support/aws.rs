@@ -77,23 +77,24 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// An IAM role in moto that `service` (e.g. `lambda.amazonaws.com`) may assume.
-pub fn role(sb: &Sandbox, name: &str, service: &str) -> String {
+/// An IAM role in moto that `service` (e.g. `lambda.amazonaws.com`) may assume, created through
+/// the SDK (setup, like the rest of [`World`]: one AWS CLI start costs about half a second of CPU).
+pub fn role(name: &str, service: &str) -> String {
     let trust = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"{service}"}},"Action":"sts:AssumeRole"}}]}}"#
     );
-    let v = aws_json(
-        sb,
-        &[
-            "iam",
-            "create-role",
-            "--role-name",
-            name,
-            "--assume-role-policy-document",
-            &trust,
-        ],
-    );
-    v["Role"]["Arn"].as_str().unwrap().to_string()
+    let iam = aws_sdk_iam::Client::new(&sdk());
+    let out = block_on(
+        iam.create_role()
+            .role_name(name)
+            .assume_role_policy_document(trust)
+            .send(),
+    )
+    .unwrap_or_else(|e| panic!("iam create-role {name}: {e:?}"));
+    out.role()
+        .expect("CreateRole returns the role")
+        .arn()
+        .to_string()
 }
 
 /// What to get wrong while building the world, for the checks that look at how resources were
@@ -139,8 +140,14 @@ pub struct World {
     pub hook: String,
 }
 
-/// moto's default VPC and two of its subnets (the load balancer needs them).
+/// moto's default VPC and two of its subnets (the load balancer needs them): read once per test
+/// process, since moto's default VPC is the same for every test.
 fn default_subnets(sb: &Sandbox) -> (String, Vec<String>) {
+    static SUBNETS: std::sync::OnceLock<(String, Vec<String>)> = std::sync::OnceLock::new();
+    SUBNETS.get_or_init(|| read_default_subnets(sb)).clone()
+}
+
+fn read_default_subnets(sb: &Sandbox) -> (String, Vec<String>) {
     let v = aws_json(
         sb,
         &[
@@ -168,7 +175,7 @@ impl World {
 
         let id = unique("w");
         let (vpc, subnets) = default_subnets(sb);
-        let hook_role = role(sb, &format!("{id}-hook"), "lambda.amazonaws.com");
+        let hook_role = role(&format!("{id}-hook"), "lambda.amazonaws.com");
         let sdk = sdk();
         let w = World {
             cluster: format!("{id}-c"),

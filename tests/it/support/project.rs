@@ -30,6 +30,20 @@ pub fn project(repository: &str) -> Sandbox {
     sb
 }
 
+/// [`project`] with a one-stage Dockerfile that copies the sources onto the runtime base and
+/// compiles nothing: for the tests of what happens around a build (credentials, tags), which the
+/// sample's two stages would only slow down (its builder stage is a 570 MB toolchain that every
+/// new registry gets pushed once, as the stage cache). The content hash still covers `src/`.
+pub fn light_project(repository: &str) -> Sandbox {
+    let sb = project(repository);
+    sb.write(
+        "sample-app/Dockerfile",
+        "ARG BUILDER_IMAGE\nARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\nCOPY src /app/src\n",
+    );
+    commit(&sb, "light");
+    sb
+}
+
 pub fn commit(sb: &Sandbox, message: &str) -> String {
     sb.git(&["add", "-A"]);
     sb.git(&["commit", "-q", "--allow-empty", "-m", message]);
