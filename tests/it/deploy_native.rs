@@ -199,6 +199,9 @@ async fn a_linear_deployment_starts_with_update_service_and_is_followed_through_
     assert_ne!(to_run(bad).code, 0);
     // With no --mode and no ID, `deploy watch --latest` sees the ECS controller and takes the
     // native path: its first native call is ListServiceDeployments, which moto does not have.
+    // One attempt: moto answers 500 to what it lacks, which cutover's retry policy would retry
+    // with backoff for about 18 s before giving up (the error is the same).
+    let sb = sb.env("AWS_MAX_ATTEMPTS", "1");
     let w = sb.run(&[
         "deploy",
         "watch",
