@@ -108,7 +108,8 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
         .unwrap_or_else(|| "https://index.docker.io/v1/".to_string());
     let insecure = is_loopback_registry(&host);
 
-    let (content_tag, tags) = plan_tags(s)?;
+    let dockerfile = context::read_dockerfile(&s.build_inputs())?;
+    let (content_tag, tags) = plan_tags(s, &dockerfile)?;
     let primary = tags[0].clone();
     (o.progress)(&format!("content {content_tag}, tags {}", tags.join(", ")));
 
@@ -208,7 +209,7 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
             (o.progress)(&format!("tagged {reference}"));
         }
     } else {
-        let stages = stages_to_cache(s);
+        let stages = stages_to_cache(s, &dockerfile);
         // Refuse before building when a tag we would push already names other content; the
         // registry is asked while the cache is pulled.
         let tags_free = async {
@@ -235,12 +236,8 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
         free?;
         cache = found?;
         let offered: Vec<&str> = cache.all().collect();
-        let built = BuildSpec {
-            tags: tags.iter().map(|t| format!("{repo}:{t}")).collect(),
-            cache_from: &offered,
-            target: s.image.target.as_deref(),
-        };
-        let stage_images = docker_build(&docker, s, &built, o.progress).await?;
+        let references: Vec<String> = tags.iter().map(|t| format!("{repo}:{t}")).collect();
+        let stage_images = docker_build(&docker, s, &references, &offered, o.progress).await?;
         if o.push {
             let first = format!("{repo}:{content_tag}");
             let image = async {
@@ -311,7 +308,8 @@ pub async fn build(o: BuildOptions<'_>) -> Result<BuildResult, BuildError> {
 /// reference (`repository:src-<hash>`) as the image, as `cutover dry-run` writes it.
 pub fn dry_run(settings: &Settings, repository: &ImageRef) -> Result<BuildResult, BuildError> {
     let started = Instant::now();
-    let (content_tag, tags) = plan_tags(settings)?;
+    let dockerfile = context::read_dockerfile(&settings.build_inputs())?;
+    let (content_tag, tags) = plan_tags(settings, &dockerfile)?;
     let repo = repository.repository();
     Ok(BuildResult {
         image_uri: format!("{repo}:{content_tag}"),
@@ -333,8 +331,8 @@ pub fn dry_run(settings: &Settings, repository: &ImageRef) -> Result<BuildResult
 }
 
 /// The content-hash tag and all tags in order: commit, content hash, extra tags.
-fn plan_tags(s: &Settings) -> Result<(String, Vec<String>), BuildError> {
-    let hash = context::content_hash(&s.build_inputs())?;
+fn plan_tags(s: &Settings, dockerfile: &[u8]) -> Result<(String, Vec<String>), BuildError> {
+    let hash = context::content_hash_of(&s.build_inputs(), dockerfile)?;
     let content_tag = context::content_tag(&hash);
     let commit = s
         .commit
@@ -372,21 +370,16 @@ impl Cache {
     }
 }
 
-/// The stages to keep as cache images, from the Dockerfile (none when `stage_cache = false`, or
-/// when the Dockerfile cannot be read: the build reports that itself).
-fn stages_to_cache(s: &Settings) -> Vec<String> {
+/// The stages to keep as cache images, from the Dockerfile the content hash read (none when
+/// `stage_cache = false`).
+fn stages_to_cache(s: &Settings, dockerfile: &[u8]) -> Vec<String> {
     if !s.image.stage_cache {
         return Vec::new();
     }
-    let path = if s.image.dockerfile.is_absolute() {
-        s.image.dockerfile.clone()
-    } else {
-        s.image.context.join(&s.image.dockerfile)
-    };
-    std::fs::read_to_string(&path)
-        .or_else(|_| std::fs::read_to_string(&s.image.dockerfile))
-        .map(|text| stages::cache_stages(&text, s.image.target.as_deref()))
-        .unwrap_or_default()
+    stages::cache_stages(
+        &String::from_utf8_lossy(dockerfile),
+        s.image.target.as_deref(),
+    )
 }
 
 /// Pulls the first cache source that exists: explicit `--cache-from` images, then the images of
@@ -506,17 +499,13 @@ async fn push_stage_caches(
     pushed
 }
 
-/// One `docker build`: the references to tag, the cache images, the stage to stop at.
-struct BuildSpec<'a> {
-    tags: Vec<String>,
-    cache_from: &'a [&'a str],
-    target: Option<&'a str>,
-}
-
+/// One `docker build` of the settings' image (its Dockerfile, arguments, target and platform),
+/// tagged with `references` and offered `cache_from`; returns the stage images it reported.
 async fn docker_build(
     docker: &Docker,
     s: &Settings,
-    spec: &BuildSpec<'_>,
+    references: &[String],
+    cache_from: &[&str],
     progress: &dyn Fn(&str),
 ) -> Result<Vec<(String, String)>, BuildError> {
     let mut args: Vec<String> = vec![
@@ -527,11 +516,11 @@ async fn docker_build(
         "--file".into(),
         s.image.dockerfile.display().to_string(),
     ];
-    for t in &spec.tags {
+    for t in references {
         args.push("--tag".into());
         args.push(t.clone());
     }
-    for c in spec.cache_from {
+    for c in cache_from {
         args.push("--cache-from".into());
         args.push(c.to_string());
     }
@@ -539,7 +528,7 @@ async fn docker_build(
         args.push("--build-arg".into());
         args.push(format!("{k}={v}"));
     }
-    if let Some(t) = spec.target {
+    if let Some(t) = &s.image.target {
         args.push("--target".into());
         args.push(t.to_string());
     }

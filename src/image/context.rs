@@ -70,21 +70,34 @@ impl crate::settings::Settings {
     }
 }
 
-/// The sha256 (hex) over the build's inputs, in a fixed order: the Dockerfile, the build
-/// arguments, target and platform, then each entry Docker sends (see [`context_entries`]) with
-/// its path, kind, permission bits, and its bytes or link target.
-pub fn content_hash(inputs: &BuildInputs<'_>) -> Result<String, ContextError> {
+/// The Dockerfile's bytes, as the content hash and the build read them (after checking that the
+/// context is a directory, the first thing a build needs).
+pub fn read_dockerfile(inputs: &BuildInputs<'_>) -> Result<Vec<u8>, ContextError> {
     if !inputs.context.is_dir() {
         return Err(ContextError::NotADirectory {
             path: inputs.context.to_path_buf(),
         });
     }
-    let mut h = Sha256::new();
-    let dockerfile = fs::read(inputs.dockerfile).map_err(|source| ContextError::Dockerfile {
+    fs::read(inputs.dockerfile).map_err(|source| ContextError::Dockerfile {
         path: inputs.dockerfile.to_path_buf(),
         source,
-    })?;
-    field(&mut h, b"dockerfile", &dockerfile);
+    })
+}
+
+/// The sha256 (hex) over the build's inputs, in a fixed order: the Dockerfile, the build
+/// arguments, target and platform, then each entry Docker sends (see [`context_entries`]) with
+/// its path, kind, permission bits, and its bytes or link target.
+pub fn content_hash(inputs: &BuildInputs<'_>) -> Result<String, ContextError> {
+    content_hash_of(inputs, &read_dockerfile(inputs)?)
+}
+
+/// [`content_hash`] with the Dockerfile already read ([`read_dockerfile`]).
+pub fn content_hash_of(
+    inputs: &BuildInputs<'_>,
+    dockerfile: &[u8],
+) -> Result<String, ContextError> {
+    let mut h = Sha256::new();
+    field(&mut h, b"dockerfile", dockerfile);
     // Where the Dockerfile lies in the context matters too (an ignored Dockerfile's folders are
     // still created in the image); one outside the context counts by its content only, so the
     // hash does not depend on where the checkout is.

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::support::aws::{aws_json, with_aws, ACCOUNT};
+use crate::support::aws::{aws_json, codedeploy_group, with_aws};
 use crate::support::{unique, Sandbox};
 
 const IMAGE: &str =
@@ -28,35 +28,11 @@ fn world() -> (Sandbox, String, String) {
     let r = sb.run(&["artifacts", "--image", IMAGE]);
     assert_eq!(r.code, 0, "cutover artifacts: {r:?}");
     let (app, group) = (unique("app"), unique("dg"));
-    aws_json(
+    codedeploy_group(
         &sb,
-        &[
-            "deploy",
-            "create-application",
-            "--application-name",
-            &app,
-            "--compute-platform",
-            "ECS",
-        ],
-    );
-    aws_json(
-        &sb,
-        &[
-            "deploy",
-            "create-deployment-group",
-            "--application-name",
-            &app,
-            "--deployment-group-name",
-            &group,
-            "--service-role-arn",
-            &format!("arn:aws:iam::{ACCOUNT}:role/codedeploy"),
-            "--deployment-config-name",
-            "CodeDeployDefault.ECSAllAtOnce",
-            "--deployment-style",
-            "deploymentType=BLUE_GREEN,deploymentOption=WITH_TRAFFIC_CONTROL",
-            "--ecs-services",
-            "clusterName=cutover-demo,serviceName=sample-app",
-        ],
+        (&app, &group),
+        ("cutover-demo", "sample-app"),
+        Some("CodeDeployDefault.ECSAllAtOnce"),
     );
     (sb, app, group)
 }

@@ -43,6 +43,29 @@ fn dead_url() -> String {
     format!("http://127.0.0.1:{port}/version")
 }
 
+/// A production listener that answers (version 0.0.1) until `failing()` is true, then resets
+/// every connection. A dead port would fail the production probe at once, and its gate could
+/// then trip before cutover's first poll (it races the poll), which a loaded machine showed;
+/// failing only after an event the test names keeps the calls in the order the replay holds.
+async fn fails_once(
+    failing: impl Fn() -> bool + Send + Sync + 'static,
+) -> crate::support::probe::Server {
+    serve(move |_| {
+        if failing() {
+            Reply::Reset
+        } else {
+            Reply::Bytes(version("0.0.1"))
+        }
+    })
+    .await
+}
+
+/// True once cutover has made the first poll's three requests.
+fn after_first_poll(replay: &Replay) -> impl Fn() -> bool + Send + Sync + 'static {
+    let client = replay.client.clone();
+    move || client.actual_requests().count() >= 3
+}
+
 fn probe_options(url: &str, dir: &std::path::Path) -> ProbeOptions {
     let mut o = ProbeOptions::new(url);
     o.rate = Rate::Fixed(200.0);
@@ -204,7 +227,8 @@ async fn the_probe_gate_stops_the_deployment_with_rollback_at_once() {
         .chain(diagnosis()),
     );
     let mut opts = options(Duration::from_secs(60));
-    let mut p = probe_options(&dead_url(), dir.path());
+    let production = fails_once(after_first_poll(&replay)).await;
+    let mut p = probe_options(&production.url(), dir.path());
     p.max_failures = 2;
     p.gate = Some(FailureGate::new(2));
     opts.probe = Some(p);
@@ -467,8 +491,12 @@ async fn the_production_gate_cuts_the_test_probe_short_and_nothing_is_continued(
         .chain(diagnosis()),
     );
     let mut opts = options(Duration::from_secs(60));
-    // Production fails at once; the test listener answers well, for a whole minute.
-    let mut p = probe_options(&dead_url(), dir.path());
+    // Production fails as soon as the test probe has begun (its first request); the test
+    // listener answers well, for a whole minute.
+    let test_requests = server.requests.clone();
+    let production =
+        fails_once(move || test_requests.load(std::sync::atomic::Ordering::SeqCst) > 0).await;
+    let mut p = probe_options(&production.url(), dir.path());
     p.gate = Some(FailureGate::new(0));
     opts.probe = Some(p);
     let mut t = probe_options(&server.url(), dir.path());
@@ -502,7 +530,8 @@ async fn a_stop_that_comes_too_late_is_a_note_and_the_watch_sees_the_end() {
         )),
     );
     let mut opts = options(Duration::from_secs(60));
-    let mut p = probe_options(&dead_url(), dir.path());
+    let production = fails_once(after_first_poll(&replay)).await;
+    let mut p = probe_options(&production.url(), dir.path());
     p.gate = Some(FailureGate::new(0));
     opts.probe = Some(p);
     let (f, seen) = follow(&replay, &opts).await;

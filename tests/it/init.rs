@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use crate::live_service::{service, task_definition};
-use crate::support::aws::{aws_json, with_aws, ACCOUNT};
+use crate::support::aws::{aws_json, codedeploy_group, with_aws, ACCOUNT};
 use crate::support::{repo_path, require_env, unique, Sandbox};
 
 const BUNDLED: &[&str] = &[
@@ -216,34 +216,7 @@ fn from_service_reads_the_service_and_its_deployment_group() {
     let sb = with_aws(repository());
     let (cluster, svc, family) = service(&sb);
     let app = unique("app");
-    aws_json(
-        &sb,
-        &[
-            "deploy",
-            "create-application",
-            "--application-name",
-            &app,
-            "--compute-platform",
-            "ECS",
-        ],
-    );
-    aws_json(
-        &sb,
-        &[
-            "deploy",
-            "create-deployment-group",
-            "--application-name",
-            &app,
-            "--deployment-group-name",
-            "blue-green",
-            "--service-role-arn",
-            &format!("arn:aws:iam::{ACCOUNT}:role/codedeploy"),
-            "--deployment-style",
-            "deploymentType=BLUE_GREEN,deploymentOption=WITH_TRAFFIC_CONTROL",
-            "--ecs-services",
-            &format!("clusterName={cluster},serviceName={svc}"),
-        ],
-    );
+    codedeploy_group(&sb, (&app, "blue-green"), (&cluster, &svc), None);
     let r = sb.run(&["init", "--from-service", &format!("{cluster}/{svc}")]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(

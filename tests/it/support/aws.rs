@@ -77,6 +77,48 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// A CodeDeploy application (ECS) and a blue/green deployment group in it for
+/// `cluster`/`service`, made in moto with the AWS CLI; `config` names the deployment config
+/// (CodeDeploy's default when `None`).
+pub fn codedeploy_group(
+    sb: &Sandbox,
+    (app, group): (&str, &str),
+    (cluster, service): (&str, &str),
+    config: Option<&str>,
+) {
+    aws_json(
+        sb,
+        &[
+            "deploy",
+            "create-application",
+            "--application-name",
+            app,
+            "--compute-platform",
+            "ECS",
+        ],
+    );
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/codedeploy");
+    let services = format!("clusterName={cluster},serviceName={service}");
+    let mut args = vec![
+        "deploy",
+        "create-deployment-group",
+        "--application-name",
+        app,
+        "--deployment-group-name",
+        group,
+        "--service-role-arn",
+        &role,
+        "--deployment-style",
+        "deploymentType=BLUE_GREEN,deploymentOption=WITH_TRAFFIC_CONTROL",
+        "--ecs-services",
+        &services,
+    ];
+    if let Some(c) = config {
+        args.extend(["--deployment-config-name", c]);
+    }
+    aws_json(sb, &args);
+}
+
 /// An IAM role in moto that `service` (e.g. `lambda.amazonaws.com`) may assume, created through
 /// the SDK (setup, like the rest of [`World`]: one AWS CLI start costs about half a second of CPU).
 pub fn role(name: &str, service: &str) -> String {
